@@ -1,0 +1,44 @@
+"""Recurrent cells, their combinators, and the registry ``--cell`` looks names up in."""
+from __future__ import annotations
+
+from rnnstab.cells.base import Cell
+from rnnstab.cells.bistable import BRC, NBRC
+from rnnstab.cells.combinators import Double, Stack, double, leaves, map_leaves, stack
+from rnnstab.cells.gated import GRU, LSTM, MGU
+from rnnstab.cells.plrnn import PLRNN
+from rnnstab.cells.vanilla import ReLURNN, TanhRNN
+from rnnstab.registry import Registry
+
+CELLS = Registry("cell")
+CELLS.register("tanh", TanhRNN, "vanilla tanh RNN (Elman 1990)")
+CELLS.register("relu", ReLURNN, "ReLU RNN; --init=identity makes it the IRNN")
+CELLS.register("gru", GRU, "gated recurrent unit (Cho et al. 2014)")
+CELLS.register("lstm", LSTM, "LSTM (Hochreiter & Schmidhuber 1997); --init=chrono for chrono-LSTM")
+CELLS.register("mgu", MGU, "minimal gated unit (Zhou et al. 2016)")
+CELLS.register("brc", BRC, "bistable recurrent cell (Vecoven et al. 2021)")
+CELLS.register("nbrc", NBRC, "neuromodulated bistable recurrent cell (Vecoven et al. 2021)")
+CELLS.register("plrnn", PLRNN, "piecewise-linear RNN (Schmidt et al. 2021)")
+
+
+def recurrent_weights(cell, params) -> dict:
+  """The recurrent weights of any cell, stack or double, as {path: array}.
+
+  Args:
+    cell: an rnnstab cell, ``Stack``/``Double``, or an adapted Flax cell (``rnnstab.flax.FlaxCell``).
+    params: its params.
+
+  Returns:
+    A flat dict from "layers/0/W"-style paths to the arrays named in each leaf's ``recurrent_params``
+    (Flax cells: the kernels of their recurrent Dense layers).
+  """
+  out = {}
+  for prefix, leaf, p in leaves(cell, params):
+    if hasattr(leaf, "recurrent_weights"):
+      out.update({prefix + k: v for k, v in leaf.recurrent_weights(p).items()})
+    else:
+      out.update({prefix + name: p[name] for name in leaf.recurrent_params})
+  return out
+
+
+__all__ = ["BRC", "CELLS", "Cell", "Double", "GRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "Stack",
+           "TanhRNN", "double", "leaves", "map_leaves", "recurrent_weights", "stack"]

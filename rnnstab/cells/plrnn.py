@@ -1,0 +1,63 @@
+"""Piecewise-linear RNN (PLRNN), the latent model of the regularised-PLRNN paper.
+
+    z_t = A z_{t-1} + W relu(z_{t-1}) + h + C s_t        A diagonal, W off-diagonal
+
+References:
+  Schmidt, Koppe, Monfared, Beutelspacher & Durstewitz, "Identifying nonlinear dynamical systems with
+  multiple time scales and long-range dependencies", ICLR 2021 (arXiv 1910.03471).
+  Durstewitz, "A state space approach for piecewise-linear recurrent neural networks", PLOS CB 2017.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from rnnstab.cells.base import Cell, batch_shape, dot, f32
+
+
+@dataclasses.dataclass(frozen=True)
+class PLRNN(Cell):
+  """PLRNN latent cell; the output is z itself (the readout that follows is linear).
+
+  Params: A (H,) the diagonal of A; W (H, H) kernel layout, so W[j, i] is the paper's W_ij (effect of
+  unit j on unit i); its diagonal is masked to zero in every step, so it stays zero under training;
+  h (H,); C (D, H); z0 (H,) the learned initial state.
+  Default init (following the authors' code): AW ~ N(0, 1/H) split into A = diag(AW) and W = the rest,
+  scaled by 1/max(1, ||AW||_2) so the spectral radius is <= 1 (the authors shrink by a fixed factor
+  until an eigenvalue test passes; the spectral-norm bound needs no non-symmetric eigensolver, which
+  GPUs and TPUs lack); h ~ N(0, 1/H); C ~ N(0, 1/H) * sqrt(2) * exp(1.2 / max(H, 6) - 2.4);
+  z0 ~ U[0, 1).
+
+  References: Schmidt et al., ICLR 2021; Durstewitz 2017.
+  """
+
+  recurrent_params: ClassVar[tuple[str, ...]] = ("A", "W")
+
+  def init(self, key, input_size):
+    H, dt = self.hidden_size, self.param_dtype
+    kaw, kh, kc, kz = jax.random.split(key, 4)
+    aw = jax.random.normal(kaw, (H, H), jnp.float32) / math.sqrt(H)
+    aw = aw / jnp.maximum(1.0, jnp.linalg.norm(aw, ord=2))
+    c_scale = math.sqrt(2.0) * math.exp(1.2 / max(H, 6) - 2.4) / math.sqrt(H)
+    return {
+        "A": jnp.diag(aw).astype(dt),
+        "W": (aw * (1.0 - jnp.eye(H))).T.astype(dt),
+        "h": (jax.random.normal(kh, (H,), jnp.float32) / math.sqrt(H)).astype(dt),
+        "C": (jax.random.normal(kc, (input_size, H), jnp.float32) * c_scale).astype(dt),
+        "z0": jax.random.uniform(kz, (H,), jnp.float32).astype(dt),
+    }
+
+  def initial_state(self, params, batch):
+    return jnp.broadcast_to(f32(params["z0"]), batch_shape(batch) + (self.hidden_size,))
+
+  def project(self, params, x):
+    return dot(x, params["C"]) + f32(params["h"])
+
+  def recur(self, params, state, xp):
+    W = params["W"] * (1 - jnp.eye(self.hidden_size, dtype=params["W"].dtype))
+    z = f32(params["A"]) * state + dot(jax.nn.relu(state), W) + xp
+    return z, z

@@ -1,0 +1,98 @@
+"""The run configuration: one frozen dataclass, validated once, with errors that name the flag."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from rnnstab.cells import CELLS
+from rnnstab.inits import INITS
+from rnnstab.optimizers import OPTIMIZERS
+from rnnstab.tasks import TASKS
+from rnnstab.unroll import BACKENDS
+
+SEED_PARALLEL = ("auto", "vmap", "map")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything that defines a run. Field names are the command-line flags of ``experiments/run.py``.
+
+  Attributes:
+    cell: recurrent cell name (``rnnstab.cells.CELLS``).
+    init: initialisation name (``rnnstab.inits.INITS``), e.g. default, orthogonal, identity, chrono.
+    task: task name (``rnnstab.tasks.TASKS``).
+    seeds: how many seeds train in parallel.
+    seed: base seed; seed i of the run uses ``split(key(seed), seeds)[i]``.
+    hidden: units per layer (with ``double``, split in two halves).
+    layers: depth of the stack.
+    double: each layer is two parallel half-width cells (the warmup paper's double layer).
+    seq_len: sequence length T.
+    batch: training batch size per seed.
+    steps: training steps.
+    lr: learning rate.
+    optimizer: optax optimiser name (``rnnstab.optimizers.OPTIMIZERS``).
+    clip: global gradient-norm clip (0: none).
+    log_every: steps between evaluations and log lines (one jitted chunk of training).
+    eval_batch: fresh evaluation sequences per seed at each evaluation.
+    backend: time-loop implementation for ``unroll``.
+    unroll: ``lax.scan`` unroll factor.
+    seed_parallel: how seeds share the machine: "vmap" (one batched program), "map" (one seed after
+      another inside one compiled program), an integer g (vmap groups of g seeds, mapped over groups), or
+      "auto" (vmap on GPU/TPU, groups of seeds sized to fit the CPU cache on CPU).
+  """
+
+  cell: str = "gru"
+  init: str = "default"
+  task: str = "copy"
+  seeds: int = 4
+  seed: int = 0
+  hidden: int = 64
+  layers: int = 1
+  double: bool = False
+  seq_len: int = 50
+  batch: int = 32
+  steps: int = 1000
+  lr: float = 1e-3
+  optimizer: str = "adam"
+  clip: float = 0.0
+  log_every: int = 100
+  eval_batch: int = 256
+  backend: str = "auto"
+  unroll: int = 1
+  seed_parallel: str = "auto"
+
+  def __post_init__(self):
+    for flag, registry in (("cell", CELLS), ("init", INITS), ("task", TASKS), ("optimizer", OPTIMIZERS)):
+      if getattr(self, flag) not in registry:
+        raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
+                         f"{', '.join(registry.names())}")
+    for flag in ("seeds", "hidden", "layers", "seq_len", "batch", "steps", "log_every", "eval_batch", "unroll"):
+      value = getattr(self, flag)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
+    if not isinstance(self.seed, int) or self.seed < 0:
+      raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
+    if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
+      raise ValueError(f"--lr: must be a positive finite number, got {self.lr!r}")
+    if not self.clip >= 0:
+      raise ValueError(f"--clip: must be >= 0 (0 disables clipping), got {self.clip!r}")
+    if self.backend not in BACKENDS:
+      raise ValueError(f"--backend: unknown backend {self.backend!r}; valid choices: {', '.join(BACKENDS)}")
+    if self.double and self.hidden % 2:
+      raise ValueError(f"--hidden: must be even with --double (two halves), got {self.hidden}")
+    if not (self.seed_parallel in SEED_PARALLEL or (self.seed_parallel.isdigit() and int(self.seed_parallel) > 0)):
+      raise ValueError(f"--seed_parallel: must be one of {', '.join(SEED_PARALLEL)} or a positive integer "
+                       f"group size, got {self.seed_parallel!r}")
+    if self.seed_parallel.isdigit() and self.seeds % int(self.seed_parallel):
+      raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, d: dict) -> "Config":
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+      raise ValueError(f"unknown config field(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+    return cls(**d)

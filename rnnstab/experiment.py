@@ -1,0 +1,133 @@
+"""One experiment end to end: S seeds trained in parallel, evaluated every ``log_every`` steps, with every
+result on disk as soon as it is computed. ``experiments/run.py`` is a thin command line over ``run``."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnstab import results
+from rnnstab.config import Config
+from rnnstab.train import REASONS, make_train, over_seeds
+
+# Working sets beyond this stop fitting the two-core CPU's cache; groups of seeds are sized to stay below.
+_CPU_GROUP_BYTES = 4 * 2**20
+
+
+def seed_parallel_mode(config: Config, platform: str | None = None) -> str | int:
+  """Resolves ``config.seed_parallel``: "auto" is vmap on GPU/TPU and, on CPU, the largest group of seeds
+  whose per-step activations (batch x hidden x layers x 4 bytes x seq_len) stay within a few MiB."""
+  mode = config.seed_parallel
+  if mode.isdigit():
+    return int(mode)
+  if mode != "auto":
+    return mode
+  platform = platform or jax.default_backend()
+  if platform != "cpu":
+    return "vmap"
+  per_seed = config.batch * config.hidden * config.layers * config.seq_len * 4 * 4
+  group = 1
+  while (group * 2 <= config.seeds and config.seeds % (group * 2) == 0
+         and per_seed * group * 2 <= _CPU_GROUP_BYTES):
+    group *= 2
+  return "map" if group == 1 else group
+
+
+def default_run_name(config: Config) -> str:
+  depth = f"x{config.layers}" if config.layers > 1 else ""
+  dbl = "-double" if config.double else ""
+  return f"{config.task}-T{config.seq_len}-{config.cell}{depth}{dbl}-{config.init}-{results.timestamp()}"
+
+
+def _status(state) -> list[str]:
+  at, why = np.asarray(state.diverged_at), np.asarray(state.reason)
+  return ["ok" if a < 0 else f"diverged at step {a} ({REASONS[w]})" for a, w in zip(at, why)]
+
+
+def run(config: Config, out: str = "runs", name: str | None = None,
+        log: Callable[[str], None] = print) -> dict:
+  """Trains ``config.seeds`` seeds and writes the run directory.
+
+  Args:
+    config: the run's configuration.
+    out: parent directory of run directories.
+    name: run directory name; an automatic, never-colliding one when None.
+    log: where progress lines go.
+
+  Returns:
+    The summary dict also written to summary.json (plus "run_dir").
+  """
+  trainer = make_train(config)
+  run_dir = results.new_run_dir(out, name, default_run_name(config))
+  mode = seed_parallel_mode(config)
+  results.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "resolved_seed_parallel": mode,
+                                               "platform": jax.default_backend(), "jax": jax.__version__})
+  writer = results.MetricsWriter(run_dir / "metrics.jsonl")
+  keys = jax.random.split(jax.random.key(config.seed), config.seeds)
+  S = config.seeds
+
+  t0 = time.perf_counter()
+  init = jax.jit(over_seeds(lambda k: trainer.init(k), mode, S))
+  states, _ = init(keys)
+  evaluate = jax.jit(over_seeds(trainer.evaluate, mode, S))
+  chunk = jax.jit(over_seeds(trainer.chunk, mode, S), donate_argnums=0)
+  n0 = jnp.int32(config.log_every)
+  chunk_c = chunk.lower(states, n0).compile()
+  evals0 = evaluate(states)
+  jax.block_until_ready((states, evals0))
+  setup_s = time.perf_counter() - t0
+  log(f"[rnnstab] {S} seeds of {config.cell} on {config.task} (T={config.seq_len}), seeds run as "
+      f"{mode!r} on {jax.default_backend()}; compiled in {setup_s:.1f}s; run dir {run_dir}")
+  writer.write(0, {f"eval_{k}": v for k, v in evals0.items()}, _status(states), 0.0)
+
+  t1 = time.perf_counter()
+  done = 0
+  last = {}
+  try:
+    for n in trainer.chunk_lengths():
+      states, metrics = chunk_c(states, jnp.int32(n))
+      metrics = jax.device_get(metrics)
+      done += n
+      wall = time.perf_counter() - t1
+      status = _status(states)
+      writer.write(done, metrics, status, wall)
+      last = metrics
+      healthy = sum(s == "ok" for s in status)
+      mse = np.asarray(metrics["eval_mse"])[[s == "ok" for s in status]]
+      eta = wall / done * (config.steps - done)
+      mse_txt = f"{np.mean(mse):.4f} +- {np.std(mse):.4f}" if mse.size else "n/a"
+      log(f"[step {done:>6}/{config.steps}] eval_mse {mse_txt}  healthy {healthy}/{S}  "
+          f"{wall:6.1f}s elapsed, ETA {eta:5.1f}s")
+  finally:
+    writer.close()
+  train_s = time.perf_counter() - t1
+
+  status = _status(states)
+  ok = [s == "ok" for s in status]
+  finals = {k: [results._clean(v) for v in np.asarray(last[k])] for k in last if k.startswith("eval_")}
+  summary = {
+      "run_dir": str(run_dir),
+      "task": config.task,
+      "chance_mse": trainer.task.chance_mse,
+      "healthy_seeds": int(sum(ok)),
+      "final": {k: results.mean_std(v, ok) for k, v in finals.items()},
+      "seeds": [{"seed": i, "status": status[i], "diverged_at": int(np.asarray(states.diverged_at)[i]),
+                 "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
+      "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
+                 "sequences_per_s": round(S * config.steps * config.batch / max(train_s, 1e-9), 1),
+                 "seed_parallel": mode, "platform": jax.default_backend()},
+  }
+  results.write_json(run_dir / "summary.json", summary)
+  title = f"{config.cell} / {config.init} on {config.task}, T={config.seq_len}, {S} seeds"
+  results.plot_learning_curve(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "learning_curve.png",
+                              "eval_mse", trainer.task.chance_mse, title)
+  log(results.format_table(summary))
+  log(f"[rnnstab] trained in {train_s:.1f}s ({summary['timing']['sequences_per_s']:.0f} sequences/s); "
+      f"results in {run_dir}")
+  return summary

@@ -1,0 +1,54 @@
+"""Named initialisations behind ``--init``, and the registry later pre-training phases extend.
+
+An ``Init`` has two parts: ``configure(cell, config) -> cell`` chooses static cell settings (e.g. an
+orthogonal recurrent kernel), and an optional ``pretrain(cell, params, task, key, config) -> (params, info)``
+phase that runs per seed, vmapped over seeds, before training (warmup and LSC register themselves here).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+from rnnstab.cells import CELLS, LSTM, map_leaves
+from rnnstab.registry import Registry
+
+
+def _keep(cell, config):
+  return cell
+
+
+@dataclasses.dataclass(frozen=True)
+class Init:
+  """An initialisation: static cell settings plus an optional per-seed pre-training phase."""
+
+  configure: Callable[[Any, Any], Any] = _keep
+  pretrain: Optional[Callable] = None
+
+
+def _recurrent(kind: str):
+  def configure(cell, config):
+    def leaf(c):
+      if kind not in getattr(c, "recurrent_inits", ()):
+        valid = [n for n in CELLS.names() if kind in CELLS[n].recurrent_inits]
+        raise ValueError(f"--init={kind} does not apply to {type(c).__name__}; cells that support it: "
+                         f"{', '.join(valid)}")
+      return dataclasses.replace(c, recurrent_init=kind)
+    return map_leaves(cell, leaf)
+  return configure
+
+
+def _chrono(cell, config):
+  def leaf(c):
+    if not isinstance(c, LSTM):
+      raise ValueError(f"--init=chrono applies to LSTM cells only (got {type(c).__name__}); use --cell=lstm")
+    return dataclasses.replace(c, chrono_max=config.seq_len)
+  return map_leaves(cell, leaf)
+
+
+INITS = Registry("init")
+INITS.register("default", Init(), "each cell's documented default initialisation")
+INITS.register("orthogonal", Init(_recurrent("orthogonal")), "orthogonal recurrent kernel (per gate block)")
+INITS.register("identity", Init(_recurrent("identity")), "identity recurrent kernel, zero bias (IRNN with --cell=relu)")
+INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")
+
+__all__ = ["INITS", "Init"]

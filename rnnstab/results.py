@@ -1,0 +1,150 @@
+"""Run directories and what goes in them: config.json, metrics.jsonl, summary.json, learning_curve.png.
+
+Files other than the append-only metrics.jsonl are written atomically (temporary file + rename), and
+metrics.jsonl is flushed after every evaluation, so a killed run keeps everything it had computed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class RunDirExists(ValueError):
+  """The run directory asked for exists already; runs never overwrite one."""
+
+
+def new_run_dir(root: str | os.PathLike, name: str | None, default_name: str) -> Path:
+  """Creates and returns a fresh run directory under ``root``.
+
+  An explicit ``name`` that exists is an error; an automatic ``default_name`` gets a -2, -3, ... suffix.
+  """
+  root = Path(root)
+  root.mkdir(parents=True, exist_ok=True)
+  if name is not None:
+    path = root / name
+    try:
+      path.mkdir()
+    except FileExistsError:
+      raise RunDirExists(f"--name: run directory {path} already exists; choose another --name or --out") from None
+    return path
+  for i in range(1, 10_000):
+    path = root / (default_name if i == 1 else f"{default_name}-{i}")
+    try:
+      path.mkdir()
+      return path
+    except FileExistsError:
+      continue
+  raise RunDirExists(f"--out: could not find a free run directory name under {root}")
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+  """Writes JSON atomically: readers see the old file or the new one, never half of one."""
+  path = Path(path)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+  os.replace(tmp, path)
+
+
+def _jsonable(x):
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def _clean(v):
+  v = float(v)
+  return v if math.isfinite(v) else None  # JSON has no NaN; null marks a missing value
+
+
+class MetricsWriter:
+  """Appends one JSON line per seed and evaluation to metrics.jsonl, flushed at once."""
+
+  def __init__(self, path: str | os.PathLike):
+    self._f = open(path, "a", buffering=1)
+
+  def write(self, step: int, metrics: dict, status: list[str], wall: float) -> None:
+    n = len(status)
+    for i in range(n):
+      row = {"seed": i, "step": step, "status": status[i], "wall_s": round(wall, 3)}
+      row.update({k: _clean(np.asarray(v)[i]) for k, v in metrics.items()})
+      self._f.write(json.dumps(row) + "\n")
+    self._f.flush()
+    os.fsync(self._f.fileno())
+
+  def close(self):
+    self._f.close()
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def mean_std(values, ok) -> dict:
+  """Mean +- std over the healthy seeds, with how many were used."""
+  v = np.asarray([x for x, good in zip(values, ok) if good and x is not None and math.isfinite(x)], np.float64)
+  if v.size == 0:
+    return {"mean": None, "std": None, "n": 0}
+  return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
+
+
+def plot_learning_curve(rows: list[dict], path: str | os.PathLike, metric: str, chance: float | None,
+                        title: str) -> None:
+  """Evaluation metric against training step: one thin line per seed, the mean in bold."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  seeds = sorted({r["seed"] for r in rows})
+  steps = sorted({r["step"] for r in rows})
+  grid = np.full((len(seeds), len(steps)), np.nan)
+  for r in rows:
+    if r.get(metric) is not None:
+      grid[seeds.index(r["seed"]), steps.index(r["step"])] = r[metric]
+  fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+  for i in range(len(seeds)):
+    ax.plot(steps, grid[i], color="tab:blue", alpha=0.3, lw=0.8)
+  with np.errstate(all="ignore"):
+    ax.plot(steps, np.nanmean(grid, axis=0), color="tab:blue", lw=2.2, label=f"mean over {len(seeds)} seeds")
+  if chance is not None:
+    ax.axhline(chance, color="gray", ls="--", lw=1, label="chance")
+  if metric.endswith("mse") and np.nanmin(grid) > 0:
+    ax.set_yscale("log")
+  ax.set_xlabel("training step")
+  ax.set_ylabel(metric)
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  tmp = Path(path).with_name(Path(path).name + ".tmp.png")
+  fig.savefig(tmp)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def format_table(summary: dict) -> str:
+  """The end-of-run table: one row per seed, then mean +- std over healthy seeds."""
+  metrics = list(summary["final"])
+  header = ["seed", "status"] + metrics
+  rows = []
+  for s in summary["seeds"]:
+    rows.append([str(s["seed"]), s["status"]] +
+                ["-" if s["final"].get(m) is None else f"{s['final'][m]:.4g}" for m in metrics])
+  agg = ["mean+-std", f"n={summary['healthy_seeds']}/{len(summary['seeds'])}"]
+  for m in metrics:
+    a = summary["final"][m]
+    agg.append("-" if a["mean"] is None else f"{a['mean']:.4g} +- {a['std']:.2g}")
+  rows.append(agg)
+  widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+  line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))
+  return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def timestamp() -> str:
+  return time.strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,54 @@
+"""The task protocol: generated on device from a key, time-major, with a per-example loss and metrics."""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Batch(NamedTuple):
+  """inputs (T, B, D); targets (T, B, O); mask (T, B): 1 where the output at step t is scored."""
+
+  inputs: jax.Array
+  targets: jax.Array
+  mask: jax.Array
+
+
+def masked_mse(preds, targets, mask):
+  """Per-example mean squared error over the scored steps (and output channels): shape (B,)."""
+  se = jnp.mean(jnp.square(preds - targets), axis=-1)
+  return jnp.sum(se * mask, axis=0) / jnp.maximum(jnp.sum(mask, axis=0), 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """Base of the sequence tasks: ``sample(key, batch) -> Batch``, pure and vmappable over keys.
+
+  Attributes:
+    seq_len: number of time steps T.
+  """
+
+  seq_len: int
+
+  input_size: ClassVar[int] = 1
+  output_size: ClassVar[int] = 1
+  min_seq_len: ClassVar[int] = 2
+  chance_mse: ClassVar[float] = 1.0
+
+  def __post_init__(self):
+    if not isinstance(self.seq_len, int) or self.seq_len < self.min_seq_len:
+      raise ValueError(f"{type(self).__name__}: seq_len must be an integer >= {self.min_seq_len}, "
+                       f"got {self.seq_len!r}")
+
+  def sample(self, key, batch: int) -> Batch:
+    raise NotImplementedError  # each task generates its own data
+
+  def loss(self, preds, targets, mask):
+    """Per-example training loss, shape (B,): MSE on the scored steps."""
+    return masked_mse(preds, targets, mask)
+
+  def metrics(self, preds, targets, mask) -> dict:
+    """Per-example metrics, each of shape (B,); "mse" is always present (chance level ``chance_mse``)."""
+    return {"mse": masked_mse(preds, targets, mask)}

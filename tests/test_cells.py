@@ -1,0 +1,134 @@
+"""Every cell against a plain NumPy implementation of its equations, plus shapes, dtypes and default inits."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import numpy_reference as ref
+from rnnstab.cells import BRC, CELLS, GRU, LSTM, MGU, NBRC, PLRNN, ReLURNN, TanhRNN, recurrent_weights
+
+REFERENCES = {"tanh": ref.tanh_rnn, "relu": ref.relu_rnn, "gru": ref.gru, "lstm": ref.lstm, "mgu": ref.mgu,
+              "brc": ref.brc, "nbrc": ref.nbrc, "plrnn": ref.plrnn}
+D, H, B = 3, 5, 4
+
+
+def to_np(tree):
+  return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), tree)
+
+
+def random_state(cell, params, key):
+  state = cell.initial_state(params, B)
+  leaves, treedef = jax.tree_util.tree_flatten(state)
+  keys = jax.random.split(key, len(leaves))
+  return jax.tree_util.tree_unflatten(treedef, [jax.random.normal(k, l.shape) for k, l in zip(keys, leaves)])
+
+
+def test_every_registered_cell_has_a_reference():
+  assert set(CELLS.names()) == set(REFERENCES)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_step_matches_numpy(name):
+  cell = CELLS[name](hidden_size=H)
+  kp, ks, kx, kb = jax.random.split(jax.random.key(1), 4)
+  params = cell.init(kp, D)
+  # Perturb every parameter so no equation term hides behind a special init value (w = 1, b = 0).
+  leaves, treedef = jax.tree_util.tree_flatten(params)
+  keys = jax.random.split(kb, len(leaves))
+  params = jax.tree_util.tree_unflatten(treedef, [l + 0.3 * jax.random.normal(k, l.shape) for k, l in zip(keys, leaves)])
+  state = random_state(cell, params, ks)
+  x = jax.random.normal(kx, (B, D))
+  new_state, y = jax.jit(cell.step)(params, state, x)
+  ref_state, ref_y = REFERENCES[name](to_np(params), to_np(state), np.asarray(x, np.float64))
+  np.testing.assert_allclose(y, ref_y, rtol=2e-5, atol=2e-5)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5), new_state, ref_state)
+  assert y.shape == (B, H) and y.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_bfloat16_params_keep_a_float32_state(name):
+  cell = CELLS[name](hidden_size=H, param_dtype=jnp.bfloat16)
+  params = cell.init(jax.random.key(0), D)
+  assert all(l.dtype == jnp.bfloat16 for l in jax.tree_util.tree_leaves(params))
+  state, y = cell.step(params, cell.initial_state(params, B), jnp.ones((B, D), jnp.bfloat16))
+  assert y.dtype == jnp.float32
+  assert all(l.dtype == jnp.float32 for l in jax.tree_util.tree_leaves(state))
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_recurrent_weights_are_found(name):
+  cell = CELLS[name](hidden_size=H)
+  rec = recurrent_weights(cell, cell.init(jax.random.key(0), D))
+  assert rec and set(rec) == set(cell.recurrent_params)
+  assert all(w.shape[0] == H for w in rec.values())
+
+
+@pytest.mark.parametrize("cls", [TanhRNN, ReLURNN, GRU, LSTM, MGU])
+def test_pytorch_default_init_bounds(cls):
+  params = cls(hidden_size=64).init(jax.random.key(0), 7)
+  bound = 1 / np.sqrt(64)
+  for leaf in jax.tree_util.tree_leaves(params):
+    assert np.abs(leaf).max() <= bound
+    assert np.abs(leaf).max() > 0.9 * bound  # uniform over the whole interval, not a narrower one
+
+
+def test_brc_default_init_is_the_authors():
+  p = BRC(hidden_size=32).init(jax.random.key(0), 4)
+  np.testing.assert_array_equal(p["w_c"], 1.0)
+  np.testing.assert_array_equal(p["w_a"], 1.0)
+  np.testing.assert_array_equal(p["b"], 0.0)
+  glorot = np.sqrt(6 / (4 + 32))
+  assert np.abs(p["U"]).max() <= glorot and np.abs(p["U"]).max() > 0.8 * glorot
+  pn = NBRC(hidden_size=32).init(jax.random.key(0), 4)
+  assert pn["W"].shape == (32, 64) and np.abs(pn["W"]).max() <= np.sqrt(6 / 64)
+
+
+def test_orthogonal_and_identity_recurrent_inits():
+  W = np.asarray(GRU(hidden_size=16, recurrent_init="orthogonal").init(jax.random.key(0), 2)["W"])
+  for block in np.split(W, 3, axis=1):
+    np.testing.assert_allclose(block.T @ block, np.eye(16), atol=1e-5)
+  p = ReLURNN(hidden_size=8, recurrent_init="identity").init(jax.random.key(0), 2)
+  np.testing.assert_array_equal(p["W"], np.eye(8))
+  np.testing.assert_array_equal(p["b"], 0.0)
+  with pytest.raises(ValueError, match="valid choices: default, orthogonal"):
+    GRU(hidden_size=8, recurrent_init="identity")
+
+
+def test_lstm_forget_bias_and_chrono():
+  H, T = 64, 500
+  b = np.asarray(LSTM(hidden_size=H, forget_bias=1.0).init(jax.random.key(0), 2)["b"])
+  assert np.all(b[H:2 * H] > 1.0 - 1 / np.sqrt(H)) and np.all(b[:H] < 1 / np.sqrt(H))
+  b = np.asarray(LSTM(hidden_size=H, chrono_max=T).init(jax.random.key(0), 2)["b"])
+  b_f, b_i = b[H:2 * H], b[:H]
+  assert np.all(b_f >= 0) and np.all(b_f <= np.log(T - 1))
+  assert b_f.max() > np.log(T / 4)  # log of U[1, T-1]: spread up to log(T), not stuck near 0
+  np.testing.assert_array_equal(b_i, -b_f)
+
+
+def test_plrnn_init_and_diagonal_held_at_zero():
+  cell = PLRNN(hidden_size=20)
+  p = cell.init(jax.random.key(0), 3)
+  np.testing.assert_array_equal(np.diag(p["W"]), 0.0)
+  aw = np.diag(np.asarray(p["A"])) + np.asarray(p["W"]).T
+  assert np.max(np.abs(np.linalg.eigvals(aw))) <= 1.0 + 1e-5
+  # A nonzero diagonal in W (e.g. after an optimiser step) must not act.
+  p2 = dict(p, W=p["W"] + 5.0 * jnp.eye(20))
+  z = jnp.ones((2, 20))
+  np.testing.assert_allclose(cell.recur(p2, z, 0.0)[0], cell.recur(p, z, 0.0)[0], rtol=1e-6)
+  np.testing.assert_allclose(cell.initial_state(p, 2), np.broadcast_to(p["z0"], (2, 20)))
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_init_is_deterministic_and_hidden_size_validated(name):
+  cell = CELLS[name](hidden_size=H)
+  a, b = cell.init(jax.random.key(3), D), cell.init(jax.random.key(3), D)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
+    CELLS[name](hidden_size=0)
+
+
+def test_cells_are_frozen():
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    GRU(hidden_size=4).hidden_size = 5

@@ -1,0 +1,68 @@
+"""experiments/run.py end to end: a tiny multi-seed run, its files, and one-line errors with exit code 2."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+STRICT_PROMOTION = False
+RUN = Path(__file__).resolve().parents[1] / "experiments" / "run.py"
+TINY = ["--cell=gru", "--task=adding", "--seeds=2", "--hidden=8", "--seq_len=8", "--batch=4", "--steps=4",
+        "--log_every=2", "--eval_batch=8"]
+
+
+def run(args, cwd):
+  return subprocess.run([sys.executable, str(RUN), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+  out = tmp_path_factory.mktemp("runs")
+  proc = run(TINY + [f"--out={out}", "--name=tiny"], out)
+  assert proc.returncode == 0, proc.stderr
+  return out, proc
+
+
+def test_tiny_run_writes_every_result(tiny_run):
+  out, proc = tiny_run
+  d = out / "tiny"
+  config = json.loads((d / "config.json").read_text())
+  assert config["cell"] == "gru" and config["seeds"] == 2
+  rows = [json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()]
+  assert sorted({(r["seed"], r["step"]) for r in rows}) == [(s, k) for s in (0, 1) for k in (0, 2, 4)]
+  assert all(r["eval_mse"] is not None and "eval_accuracy" in r for r in rows)
+  summary = json.loads((d / "summary.json").read_text())
+  assert summary["healthy_seeds"] == 2 and summary["final"]["eval_mse"]["n"] == 2
+  assert summary["seeds"][1]["status"] == "ok"
+  assert (d / "learning_curve.png").stat().st_size > 1000
+  assert "mean+-std" in proc.stdout and "[step      4/4]" in proc.stdout
+
+
+def test_never_overwrites_a_run_dir(tiny_run):
+  out, _ = tiny_run
+  before = (out / "tiny" / "metrics.jsonl").read_text()
+  proc = run(TINY + [f"--out={out}", "--name=tiny"], out)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [f"run.py: error: --name: run directory {out / 'tiny'} already exists; "
+                                              "choose another --name or --out"]
+  assert (out / "tiny" / "metrics.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: brc, gru, lstm, mgu, nbrc, plrnn, relu, tanh"),
+    (["--task=bar"], "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication"),
+    (["--init=nope"], "--init: unknown init 'nope'; valid choices: chrono, default, identity, orthogonal"),
+    (["--seeds=0"], "--seeds: must be a positive integer, got 0"),
+    (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
+    (["--lr=-1"], "--lr: must be a positive finite number, got -1.0"),
+    (["--cell=brc", "--init=orthogonal"], "--init=orthogonal does not apply to BRC; cells that support it: "
+                                          "gru, lstm, mgu, nbrc, relu, tanh"),
+    (["--cell=gru", "--init=chrono"], "--init=chrono applies to LSTM cells only (got GRU); use --cell=lstm"),
+    (["--seed_parallel=3"], "--seed_parallel: group size 3 must divide --seeds=2"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+  proc = run(TINY + [f"--out={tmp_path}"] + args, tmp_path)
+  assert proc.returncode == 2, proc.stderr
+  assert proc.stderr.strip().splitlines() == [f"run.py: error: {message}"]
+  assert not any(tmp_path.iterdir())  # nothing was started

@@ -1,0 +1,65 @@
+"""A Flax Linen RNNCellBase seen as an rnnstab cell: same numbers as nn.RNN, own params tree."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnnstab.cells import recurrent_weights, stack
+from rnnstab.flax import FlaxCell
+from rnnstab.unroll import unroll
+
+T, B, D, H = 6, 3, 2, 5
+
+
+class LeakyCell(nn.RNNCellBase):
+  """A user's own cell: h' = (1 - a) h + a tanh(x U + h W)."""
+
+  features: int
+  leak: float = 0.3
+
+  @nn.compact
+  def __call__(self, carry, x):
+    h = (1 - self.leak) * carry + self.leak * jnp.tanh(nn.Dense(self.features, name="i")(x) +
+                                                        nn.Dense(self.features, use_bias=False, name="h")(carry))
+    return h, h
+
+  def initialize_carry(self, rng, input_shape):
+    return jnp.zeros(input_shape[:-1] + (self.features,))
+
+  @property
+  def num_feature_axes(self):
+    return 1
+
+
+@pytest.mark.parametrize("module", [nn.GRUCell(features=H), nn.OptimizedLSTMCell(features=H),
+                                    nn.LSTMCell(features=H), nn.SimpleCell(features=H), LeakyCell(features=H)],
+                         ids=lambda m: type(m).__name__)
+def test_adapter_matches_flax_rnn(module):
+  cell = FlaxCell(module)
+  params = cell.init(jax.random.key(0), D)
+  xs = jax.random.normal(jax.random.key(1), (B, T, D))
+  ref = nn.RNN(module).apply({"params": {"cell": params}}, xs)
+  state, ys = unroll(cell, params, xs, time_major=False)
+  np.testing.assert_allclose(ys, ref, rtol=1e-5, atol=1e-6)
+  # Gradients flow through the adapter exactly as through nn.RNN.
+  g = jax.grad(lambda p: jnp.sum(unroll(cell, p, xs, time_major=False)[1] ** 2))(params)
+  g_ref = jax.grad(lambda p: jnp.sum(nn.RNN(module).apply({"params": {"cell": p}}, xs) ** 2))(params)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g, g_ref)
+
+
+def test_recurrent_weights_of_flax_cells():
+  gru = FlaxCell(nn.GRUCell(features=H))
+  assert set(recurrent_weights(gru, gru.init(jax.random.key(0), D))) == {"hr/kernel", "hz/kernel", "hn/kernel"}
+  lstm = FlaxCell(nn.OptimizedLSTMCell(features=H))
+  assert set(recurrent_weights(lstm, lstm.init(jax.random.key(0), D))) == {f"h{g}/kernel" for g in "ifgo"}
+  own = FlaxCell(LeakyCell(features=H))
+  assert set(recurrent_weights(own, own.init(jax.random.key(0), D))) == {"h/kernel"}
+
+
+def test_adapted_cells_stack_with_prefixed_paths():
+  cell = stack(FlaxCell(nn.GRUCell(features=H)), 2)
+  params = cell.init(jax.random.key(0), D)
+  _, ys = unroll(cell, params, jnp.ones((T, B, D)))
+  assert ys.shape == (T, B, H)
+  assert "layers/1/hz/kernel" in recurrent_weights(cell, params)

@@ -1,0 +1,80 @@
+"""Task generators: shapes, the statistics each paper defines, vmappability and determinism."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnnstab.tasks import TASKS, Adding, CopyFirstInput, Denoising, Multiplication
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_shapes_determinism_and_vmap(name):
+  task = TASKS[name](seq_len=40)
+  b = jax.jit(task.sample, static_argnums=1)(jax.random.key(0), 8)
+  assert b.inputs.shape == (40, 8, task.input_size)
+  assert b.targets.shape == (40, 8, task.output_size) and b.mask.shape == (40, 8)
+  assert b.inputs.dtype == jnp.float32
+  again = task.sample(jax.random.key(0), 8)
+  np.testing.assert_array_equal(b.inputs, again.inputs)
+  many = jax.vmap(lambda k: task.sample(k, 8))(jax.random.split(jax.random.key(0), 3))
+  assert many.inputs.shape == (3, 40, 8, task.input_size)
+  assert not np.array_equal(many.inputs[0], many.inputs[1])
+  # Predicting the targets exactly scores zero loss; predicting zero is about chance for centred tasks.
+  assert np.allclose(task.loss(b.targets, b.targets, b.mask), 0.0)
+
+
+def test_copy_first_input():
+  b = CopyFirstInput(seq_len=30).sample(jax.random.key(1), 20000)
+  np.testing.assert_array_equal(b.targets[-1], b.inputs[0])
+  np.testing.assert_array_equal(b.mask[:-1], 0.0)
+  np.testing.assert_array_equal(b.mask[-1], 1.0)
+  assert abs(float(jnp.var(b.inputs)) - 1.0) < 0.02
+  # The best constant prediction (0) has MSE 1: chance.
+  chance = CopyFirstInput(seq_len=30).loss(jnp.zeros_like(b.targets), b.targets, b.mask).mean()
+  assert abs(float(chance) - 1.0) < 0.03
+
+
+def test_denoising_marks_and_targets():
+  task = Denoising(seq_len=50)
+  b = task.sample(jax.random.key(2), 500)
+  x, flag = np.asarray(b.inputs[..., 0]), np.asarray(b.inputs[..., 1])
+  assert np.all((flag == 1).sum(0) == 5)
+  assert np.all(flag[45] == -1) and np.all(flag[46:] == 0)
+  assert np.all(b.mask[45:] == 1) and np.all(b.mask[:45] == 0)
+  for i in range(20):
+    marked = np.nonzero(flag[:, i] == 1)[0]
+    assert marked.max() < 45
+    np.testing.assert_array_equal(b.targets[45:, i, 0], x[marked, i])  # in time order
+  forbidden = Denoising(seq_len=50, forbidden=20).sample(jax.random.key(3), 500)
+  assert np.all(np.nonzero(np.asarray(forbidden.inputs[..., 1]) == 1)[0] < 25)
+  with pytest.raises(ValueError, match="seq_len"):
+    Denoising(seq_len=9)
+
+
+@pytest.mark.parametrize("cls,combine,chance", [(Adding, np.add, 1 / 6), (Multiplication, np.multiply, 7 / 144)])
+def test_marked_pair_problems(cls, combine, chance):
+  T = 100
+  task = cls(seq_len=T)
+  b = task.sample(jax.random.key(4), 20000)
+  u, m = np.asarray(b.inputs[..., 0]), np.asarray(b.inputs[..., 1])
+  assert np.all(m.sum(0) == 2)
+  first = np.argmax(m, axis=0)
+  second = T - 1 - np.argmax(m[::-1], axis=0)
+  assert first.min() == 0 and second.max() == T // 2 - 1
+  # One marker always lies in the first 10 steps; the other anywhere in the first half.
+  assert np.all(first < 10) and np.all(second < T // 2)
+  np.testing.assert_allclose(b.targets[-1, :, 0], combine(u[first, np.arange(20000)], u[second, np.arange(20000)]),
+                             rtol=1e-6)
+  assert 0 <= u.min() and u.max() < 1
+  mean_pred = jnp.full_like(b.targets, float(b.targets[-1].mean()))
+  mse = float(task.metrics(mean_pred, b.targets, b.mask)["mse"].mean())
+  assert abs(mse - chance) / chance < 0.05 and abs(task.chance_mse - chance) < 1e-12
+  acc = task.metrics(b.targets + 0.03, b.targets, b.mask)["accuracy"]
+  np.testing.assert_array_equal(acc, 1.0)
+  acc = task.metrics(b.targets + 0.05, b.targets, b.mask)["accuracy"]
+  np.testing.assert_array_equal(acc, 0.0)
+
+
+def test_seq_len_validation():
+  with pytest.raises(ValueError, match="seq_len must be an integer >= 2"):
+    CopyFirstInput(seq_len=1)

@@ -1,0 +1,105 @@
+"""unroll against a Python loop of cell.step, for leaf cells, stacks and doubles; values and gradients."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnnstab.cells import CELLS, GRU, LSTM, BRC, Double, Stack, double, recurrent_weights, stack
+from rnnstab.unroll import unroll
+
+T, B, D = 7, 3, 2
+
+
+def loop(cell, params, xs):
+  state = cell.initial_state(params, xs.shape[1])
+  ys = []
+  for x in xs:
+    state, y = cell.step(params, state, x)
+    ys.append(y)
+  return state, jnp.stack(ys)
+
+
+def assert_tree_close(a, b, tol=1e-5):
+  jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=tol, atol=tol), a, b)
+
+
+CASES = {
+    **{name: CELLS[name](hidden_size=5) for name in CELLS.names()},
+    "stack3-gru": stack(GRU(hidden_size=4), 3),
+    "stack-mixed": Stack((LSTM(hidden_size=4), BRC(hidden_size=6))),
+    "double-lstm": double(LSTM(hidden_size=6)),
+    "stack-of-doubles": stack(double(GRU(hidden_size=4)), 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_unroll_equals_step_loop(name):
+  cell = CASES[name]
+  params = cell.init(jax.random.key(0), D)
+  xs = jax.random.normal(jax.random.key(1), (T, B, D))
+  state, ys = jax.jit(lambda p, x: unroll(cell, p, x))(params, xs)
+  ref_state, ref_ys = loop(cell, params, xs)
+  assert ys.shape == (T, B, cell.output_size)
+  assert_tree_close(ys, ref_ys)
+  assert_tree_close(state, ref_state)
+
+
+@pytest.mark.parametrize("name", ["gru", "stack3-gru", "double-lstm"])
+def test_gradients_equal_step_loop(name):
+  cell = CASES[name]
+  params = cell.init(jax.random.key(0), D)
+  xs = jax.random.normal(jax.random.key(1), (T, B, D))
+  g = jax.grad(lambda p: jnp.sum(jnp.sin(unroll(cell, p, xs)[1])))(params)
+  g_ref = jax.grad(lambda p: jnp.sum(jnp.sin(loop(cell, p, xs)[1])))(params)
+  assert_tree_close(g, g_ref, 1e-4)
+
+
+def test_unroll_factor_and_batch_major_give_the_same_numbers():
+  cell = GRU(hidden_size=5)
+  params = cell.init(jax.random.key(0), D)
+  xs = jax.random.normal(jax.random.key(1), (T, B, D))
+  _, ys = unroll(cell, params, xs)
+  _, ys4 = unroll(cell, params, xs, unroll=4)
+  _, ys_bm = unroll(cell, params, jnp.swapaxes(xs, 0, 1), time_major=False)
+  np.testing.assert_allclose(ys4, ys, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(jnp.swapaxes(ys_bm, 0, 1), ys, rtol=1e-6, atol=1e-6)
+
+
+def test_initial_state_is_used():
+  cell = BRC(hidden_size=4)
+  params = cell.init(jax.random.key(0), D)
+  xs = jnp.zeros((1, B, D))
+  s0 = jnp.full((B, 4), 0.5)
+  state, _ = unroll(cell, params, xs, s0)
+  np.testing.assert_allclose(state, cell.step(params, s0, xs[0])[0], rtol=1e-6)
+
+
+def test_unknown_backend_is_a_clear_error():
+  cell = GRU(hidden_size=3)
+  with pytest.raises(ValueError, match="unknown backend 'cuda'; valid choices: auto, scan"):
+    unroll(cell, cell.init(jax.random.key(0), 1), jnp.zeros((2, 1, 1)), backend="cuda")
+
+
+def test_double_splits_width_and_concatenates():
+  cell = double(GRU(hidden_size=8))
+  assert isinstance(cell, Double) and cell.first.hidden_size == 4 and cell.output_size == 8
+  params = cell.init(jax.random.key(0), D)
+  xs = jax.random.normal(jax.random.key(1), (T, B, D))
+  _, ys = unroll(cell, params, xs)
+  _, y1 = unroll(cell.first, params["first"], xs)
+  _, y2 = unroll(cell.second, params["second"], xs)
+  np.testing.assert_allclose(ys, jnp.concatenate([y1, y2], -1), rtol=1e-6)
+  assert set(recurrent_weights(cell, params)) == {"first/W", "second/W"}
+  with pytest.raises(ValueError, match="must be even"):
+    double(GRU(hidden_size=5))
+
+
+def test_stack_feeds_each_layer_the_one_below():
+  cell = stack(LSTM(hidden_size=4), 2)
+  params = cell.init(jax.random.key(0), D)
+  assert params["layers"][1]["U"].shape == (4, 16)
+  xs = jax.random.normal(jax.random.key(1), (T, B, D))
+  _, y0 = unroll(cell.cells[0], params["layers"][0], xs)
+  _, y1 = unroll(cell.cells[1], params["layers"][1], y0)
+  np.testing.assert_allclose(unroll(cell, params, xs)[1], y1, rtol=1e-6)
+  assert set(recurrent_weights(cell, params)) == {"layers/0/W", "layers/1/W"}
