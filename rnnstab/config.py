@@ -41,21 +41,23 @@ class Config:
       "auto" (vmap on GPU/TPU, groups of seeds sized to fit the CPU cache on CPU).
   """
 
-  cell: str = "gru"
+  # Defaults: the papers' two-layer setting, at a size where copy-first-input (T = 50) is learnt by
+  # every seed in about two minutes on two CPU cores (eval MSE from 1.0, chance, to about 0.01).
+  cell: str = "brc"
   init: str = "default"
   task: str = "copy"
   seeds: int = 4
   seed: int = 0
   hidden: int = 64
-  layers: int = 1
+  layers: int = 2
   double: bool = False
   seq_len: int = 50
   batch: int = 32
-  steps: int = 1000
-  lr: float = 1e-3
+  steps: int = 2000
+  lr: float = 3e-3
   optimizer: str = "adam"
   clip: float = 0.0
-  log_every: int = 100
+  log_every: int = 200
   eval_batch: int = 256
   backend: str = "auto"
   unroll: int = 1

@@ -1,16 +1,9 @@
-"""Plain NumPy implementations of each cell's equations, written from the papers, for reference tests.
-
-Deliberately unfused: one matrix per gate, sliced out of the fused kernels, in float64.
-"""
+"""Plain NumPy implementations of each cell's equations, written from the papers, in float64."""
 import numpy as np
 
 
 def sigmoid(z):
   return 1.0 / (1.0 + np.exp(-z))
-
-
-def blocks(a, k):
-  return np.split(np.asarray(a, np.float64), k, axis=-1)
 
 
 def tanh_rnn(p, h, x):
@@ -24,56 +17,40 @@ def relu_rnn(p, h, x):
 
 
 def gru(p, h, x):
-  Ur, Uz, Un = blocks(p["U"], 3)
-  Wr, Wz, Wn = blocks(p["W"], 3)
-  br, bz, bn = blocks(p["b"], 3)
-  r = sigmoid(x @ Ur + br + h @ Wr)
-  z = sigmoid(x @ Uz + bz + h @ Wz)
-  n = np.tanh(x @ Un + bn + r * (h @ Wn + p["b_hn"]))
+  r = sigmoid(x @ p["U_r"] + p["b_r"] + h @ p["W_r"])
+  z = sigmoid(x @ p["U_z"] + p["b_z"] + h @ p["W_z"])
+  n = np.tanh(x @ p["U_n"] + p["b_n"] + r * (h @ p["W_n"] + p["b_hn"]))
   h = (1 - z) * n + z * h
   return h, h
 
 
 def lstm(p, state, x):
   h, c = state["h"], state["c"]
-  Ui, Uf, Ug, Uo = blocks(p["U"], 4)
-  Wi, Wf, Wg, Wo = blocks(p["W"], 4)
-  bi, bf, bg, bo = blocks(p["b"], 4)
-  i = sigmoid(x @ Ui + h @ Wi + bi)
-  f = sigmoid(x @ Uf + h @ Wf + bf)
-  g = np.tanh(x @ Ug + h @ Wg + bg)
-  o = sigmoid(x @ Uo + h @ Wo + bo)
+  gate = lambda g: x @ p[f"U_{g}"] + h @ p[f"W_{g}"] + p[f"b_{g}"]
+  i, f, g, o = sigmoid(gate("i")), sigmoid(gate("f")), np.tanh(gate("g")), sigmoid(gate("o"))
   c = f * c + i * g
   h = o * np.tanh(c)
   return {"h": h, "c": c}, h
 
 
 def mgu(p, h, x):
-  Uf, Un = blocks(p["U"], 2)
-  Wf, Wn = blocks(p["W"], 2)
-  bf, bn = blocks(p["b"], 2)
-  f = sigmoid(x @ Uf + h @ Wf + bf)
-  n = np.tanh(x @ Un + (f * h) @ Wn + bn)
+  f = sigmoid(x @ p["U_f"] + h @ p["W_f"] + p["b_f"])
+  n = np.tanh(x @ p["U_n"] + (f * h) @ p["W_n"] + p["b_n"])
   h = (1 - f) * h + f * n
   return h, h
 
 
 def brc(p, h, x):
-  Uc, Ua, Uh = blocks(p["U"], 3)
-  bc, ba, bh = blocks(p["b"], 3)
-  c = sigmoid(x @ Uc + p["w_c"] * h + bc)
-  a = 1 + np.tanh(x @ Ua + p["w_a"] * h + ba)
-  h = c * h + (1 - c) * np.tanh(x @ Uh + a * h + bh)
+  c = sigmoid(x @ p["U_c"] + p["w_c"] * h + p["b_c"])
+  a = 1 + np.tanh(x @ p["U_a"] + p["w_a"] * h + p["b_a"])
+  h = c * h + (1 - c) * np.tanh(x @ p["U_h"] + a * h + p["b_h"])
   return h, h
 
 
 def nbrc(p, h, x):
-  Uc, Ua, Uh = blocks(p["U"], 3)
-  Wc, Wa = blocks(p["W"], 2)
-  bc, ba, bh = blocks(p["b"], 3)
-  c = sigmoid(x @ Uc + h @ Wc + bc)
-  a = 1 + np.tanh(x @ Ua + h @ Wa + ba)
-  h = c * h + (1 - c) * np.tanh(x @ Uh + a * h + bh)
+  c = sigmoid(x @ p["U_c"] + h @ p["W_c"] + p["b_c"])
+  a = 1 + np.tanh(x @ p["U_a"] + h @ p["W_a"] + p["b_a"])
+  h = c * h + (1 - c) * np.tanh(x @ p["U_h"] + a * h + p["b_h"])
   return h, h
 
 

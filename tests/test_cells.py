@@ -78,17 +78,21 @@ def test_brc_default_init_is_the_authors():
   p = BRC(hidden_size=32).init(jax.random.key(0), 4)
   np.testing.assert_array_equal(p["w_c"], 1.0)
   np.testing.assert_array_equal(p["w_a"], 1.0)
-  np.testing.assert_array_equal(p["b"], 0.0)
   glorot = np.sqrt(6 / (4 + 32))
-  assert np.abs(p["U"]).max() <= glorot and np.abs(p["U"]).max() > 0.8 * glorot
+  for g in "cah":
+    np.testing.assert_array_equal(p[f"b_{g}"], 0.0)
+    assert np.abs(p[f"U_{g}"]).max() <= glorot and np.abs(p[f"U_{g}"]).max() > 0.8 * glorot
   pn = NBRC(hidden_size=32).init(jax.random.key(0), 4)
-  assert pn["W"].shape == (32, 64) and np.abs(pn["W"]).max() <= np.sqrt(6 / 64)
+  for g in "ca":
+    assert pn[f"W_{g}"].shape == (32, 32) and np.abs(pn[f"W_{g}"]).max() <= np.sqrt(6 / 64)
 
 
 def test_orthogonal_and_identity_recurrent_inits():
-  W = np.asarray(GRU(hidden_size=16, recurrent_init="orthogonal").init(jax.random.key(0), 2)["W"])
-  for block in np.split(W, 3, axis=1):
-    np.testing.assert_allclose(block.T @ block, np.eye(16), atol=1e-5)
+  p = GRU(hidden_size=16, recurrent_init="orthogonal").init(jax.random.key(0), 2)
+  for g in "rzn":
+    W = np.asarray(p[f"W_{g}"])
+    np.testing.assert_allclose(W.T @ W, np.eye(16), atol=1e-5)
+  assert not np.allclose(p["W_r"], p["W_z"])
   p = ReLURNN(hidden_size=8, recurrent_init="identity").init(jax.random.key(0), 2)
   np.testing.assert_array_equal(p["W"], np.eye(8))
   np.testing.assert_array_equal(p["b"], 0.0)
@@ -98,10 +102,10 @@ def test_orthogonal_and_identity_recurrent_inits():
 
 def test_lstm_forget_bias_and_chrono():
   H, T = 64, 500
-  b = np.asarray(LSTM(hidden_size=H, forget_bias=1.0).init(jax.random.key(0), 2)["b"])
-  assert np.all(b[H:2 * H] > 1.0 - 1 / np.sqrt(H)) and np.all(b[:H] < 1 / np.sqrt(H))
-  b = np.asarray(LSTM(hidden_size=H, chrono_max=T).init(jax.random.key(0), 2)["b"])
-  b_f, b_i = b[H:2 * H], b[:H]
+  p = LSTM(hidden_size=H, forget_bias=1.0).init(jax.random.key(0), 2)
+  assert np.all(p["b_f"] > 1.0 - 1 / np.sqrt(H)) and np.all(p["b_i"] < 1 / np.sqrt(H))
+  p = LSTM(hidden_size=H, chrono_max=T).init(jax.random.key(0), 2)
+  b_f, b_i = np.asarray(p["b_f"]), np.asarray(p["b_i"])
   assert np.all(b_f >= 0) and np.all(b_f <= np.log(T - 1))
   assert b_f.max() > np.log(T / 4)  # log of U[1, T-1]: spread up to log(T), not stuck near 0
   np.testing.assert_array_equal(b_i, -b_f)

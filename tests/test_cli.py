@@ -8,7 +8,7 @@ import pytest
 
 STRICT_PROMOTION = False
 RUN = Path(__file__).resolve().parents[1] / "experiments" / "run.py"
-TINY = ["--cell=gru", "--task=adding", "--seeds=2", "--hidden=8", "--seq_len=8", "--batch=4", "--steps=4",
+TINY = ["--cell=gru", "--task=adding", "--seeds=2", "--hidden=8", "--layers=1", "--seq_len=8", "--batch=4", "--steps=4",
         "--log_every=2", "--eval_batch=8"]
 
 

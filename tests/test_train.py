@@ -12,7 +12,7 @@ from rnnstab.train import REASONS, make_train, over_seeds
 
 STRICT_PROMOTION = False  # optax is not strict-clean; the cells and tasks are tested strict
 
-CFG = Config(cell="gru", task="copy", seeds=3, hidden=8, seq_len=6, batch=4, steps=6, log_every=3, eval_batch=16)
+CFG = Config(cell="gru", task="copy", seeds=3, hidden=8, layers=1, seq_len=6, batch=4, steps=6, log_every=3, eval_batch=16)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,9 @@ def test_nan_in_one_seed_is_recorded_and_isolated(trainer, keys):
 
 def test_auto_seed_parallel_on_cpu():
   assert seed_parallel_mode(CFG, "gpu") == "vmap"
-  assert seed_parallel_mode(dataclasses.replace(CFG, seed_parallel="4"), "cpu") == 4
+  assert seed_parallel_mode(dataclasses.replace(CFG, seeds=8, seed_parallel="4"), "cpu") == 4
+  with pytest.raises(ValueError, match="group size 4 must divide --seeds=3"):
+    dataclasses.replace(CFG, seed_parallel="4")
   big = dataclasses.replace(CFG, seeds=16, hidden=256, seq_len=300, batch=32)
   assert seed_parallel_mode(big, "cpu") == "map"
   small = dataclasses.replace(CFG, seeds=16)
@@ -89,7 +91,7 @@ def test_auto_seed_parallel_on_cpu():
 @pytest.mark.parametrize("cell", ["brc", "lstm", "plrnn"])
 def test_a_short_run_learns(cell):
   """Copy-first-input at T = 5 is easy: 150 Adam steps must bring the MSE well below chance (1)."""
-  cfg = Config(cell=cell, task="copy", seeds=2, hidden=16, seq_len=5, batch=32, steps=150, log_every=150,
+  cfg = Config(cell=cell, task="copy", seeds=2, hidden=16, layers=1, seq_len=5, batch=32, steps=150, log_every=150,
                lr=1e-2, eval_batch=256)
   _, hist = jax.jit(jax.vmap(make_train(cfg)))(jax.random.split(jax.random.key(0), 2))
   assert np.all(hist["eval_mse"][:, -1] < 0.3), hist["eval_mse"]

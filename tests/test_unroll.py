@@ -89,7 +89,7 @@ def test_double_splits_width_and_concatenates():
   _, y1 = unroll(cell.first, params["first"], xs)
   _, y2 = unroll(cell.second, params["second"], xs)
   np.testing.assert_allclose(ys, jnp.concatenate([y1, y2], -1), rtol=1e-6)
-  assert set(recurrent_weights(cell, params)) == {"first/W", "second/W"}
+  assert set(recurrent_weights(cell, params)) == {f"{half}/W_{g}" for half in ("first", "second") for g in "rzn"}
   with pytest.raises(ValueError, match="must be even"):
     double(GRU(hidden_size=5))
 
@@ -97,9 +97,9 @@ def test_double_splits_width_and_concatenates():
 def test_stack_feeds_each_layer_the_one_below():
   cell = stack(LSTM(hidden_size=4), 2)
   params = cell.init(jax.random.key(0), D)
-  assert params["layers"][1]["U"].shape == (4, 16)
+  assert params["layers"][1]["U_i"].shape == (4, 4)
   xs = jax.random.normal(jax.random.key(1), (T, B, D))
   _, y0 = unroll(cell.cells[0], params["layers"][0], xs)
   _, y1 = unroll(cell.cells[1], params["layers"][1], y0)
   np.testing.assert_allclose(unroll(cell, params, xs)[1], y1, rtol=1e-6)
-  assert set(recurrent_weights(cell, params)) == {"layers/0/W", "layers/1/W"}
+  assert set(recurrent_weights(cell, params)) == {f"layers/{l}/W_{g}" for l in (0, 1) for g in "ifgo"}

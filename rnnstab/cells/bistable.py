@@ -18,36 +18,43 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from rnnstab.cells.base import Cell, dot, f32, glorot_blocks
+from rnnstab.cells.base import Cell, dot, f32, glorot
 
 
 @dataclasses.dataclass(frozen=True)
 class BRC(Cell):
   """Bistable recurrent cell (each unit sees only its own past).
 
-  Params: U (D, 3H) with blocks [c, a, h]; b (3H,); w_c (H,); w_a (H,).
-  Default init (the authors' code): U Glorot-uniform per block, w_c = w_a = 1, b = 0. The candidate
+  Params: U_g (D, H) and b_g (H,) for g in c, a, h; w_c (H,); w_a (H,).
+  Default init (the authors' code): U_g Glorot-uniform, w_c = w_a = 1, b_g = 0. The candidate
   bias b_h is kept (zero at init) as in the warmup paper's implementation; the original BRC code has none.
 
   References: Vecoven, Ernst & Drion 2021, arXiv 2006.05252.
   """
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("w_c", "w_a")
+  gates: ClassVar[tuple[str, ...]] = ("c", "a", "h")
+
+  def _input_params(self, key, input_size):
+    H, dt = self.hidden_size, self.param_dtype
+    params = {}
+    for g, k in zip(self.gates, jax.random.split(key, 3)):
+      params[f"U_{g}"] = glorot(k, (input_size, H), dt)
+      params[f"b_{g}"] = jnp.zeros((H,), dt)
+    return params
 
   def init(self, key, input_size):
     H, dt = self.hidden_size, self.param_dtype
-    return {"U": glorot_blocks(key, input_size, H, 3, dt), "b": jnp.zeros((3 * H,), dt),
-            "w_c": jnp.ones((H,), dt), "w_a": jnp.ones((H,), dt)}
+    return {**self._input_params(key, input_size), "w_c": jnp.ones((H,), dt), "w_a": jnp.ones((H,), dt)}
 
-  def _gates(self, params, h):
+  def _recurrent_gates(self, params, h):
     return f32(params["w_c"]) * h, f32(params["w_a"]) * h
 
   def recur(self, params, state, xp):
-    H = self.hidden_size
-    hc, ha = self._gates(params, state)
-    c = jax.nn.sigmoid(xp[..., :H] + hc)
-    a = 1.0 + jnp.tanh(xp[..., H:2 * H] + ha)
-    h = c * state + (1.0 - c) * jnp.tanh(xp[..., 2 * H:] + a * state)
+    hc, ha = self._recurrent_gates(params, state)
+    c = jax.nn.sigmoid(xp["c"] + hc)
+    a = 1.0 + jnp.tanh(xp["a"] + ha)
+    h = c * state + (1.0 - c) * jnp.tanh(xp["h"] + a * state)
     return h, h
 
 
@@ -55,22 +62,22 @@ class BRC(Cell):
 class NBRC(BRC):
   """Neuromodulated bistable recurrent cell: the gates c and a read the whole layer through W.
 
-  Params: U (D, 3H) with blocks [c, a, h]; b (3H,); W (H, 2H) with blocks [c, a].
-  Default init: U and W Glorot-uniform per block, b = 0 (the warmup paper's code; the BRC repository's
+  Params: U_g (D, H) and b_g (H,) for g in c, a, h; W_c (H, H); W_a (H, H).
+  Default init: U_g and W_g Glorot-uniform, b_g = 0 (the warmup paper's code; the BRC repository's
   benchmark scripts used orthogonal W, available as ``recurrent_init="orthogonal"``).
 
   References: Vecoven, Ernst & Drion 2021, arXiv 2006.05252.
   """
 
-  recurrent_params: ClassVar[tuple[str, ...]] = ("W",)
+  recurrent_params: ClassVar[tuple[str, ...]] = ("W_c", "W_a")
   recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "orthogonal")
 
   def init(self, key, input_size):
     H, dt = self.hidden_size, self.param_dtype
-    ku, kw = jax.random.split(key)
-    W = glorot_blocks(kw, H, H, 2, dt) if self.recurrent_init == "default" else self._recurrent_kernel(kw, 2)
-    return {"U": glorot_blocks(ku, input_size, H, 3, dt), "b": jnp.zeros((3 * H,), dt), "W": W}
+    ku, kc, ka = jax.random.split(key, 3)
+    W = {f"W_{g}": glorot(k, (H, H), dt) if self.recurrent_init == "default" else self._recurrent_matrix(k)
+         for g, k in (("c", kc), ("a", ka))}
+    return {**self._input_params(ku, input_size), **W}
 
-  def _gates(self, params, h):
-    hw = dot(h, params["W"])
-    return hw[..., :self.hidden_size], hw[..., self.hidden_size:]
+  def _recurrent_gates(self, params, h):
+    return dot(h, params["W_c"]), dot(h, params["W_a"])

@@ -1,8 +1,4 @@
-"""Gated cells: GRU, LSTM and MGU, with fused gate kernels (one input and one recurrent matmul per step).
-
-Gate blocks are concatenated along the last axis in the order given in each docstring, so a (D, k*H)
-kernel ``U`` holds k gate kernels of shape (D, H); ``W`` is the (H, k*H) recurrent counterpart.
-"""
+"""Gated cells: GRU, LSTM and MGU, one input kernel U_g, recurrent kernel W_g and bias b_g per gate g."""
 from __future__ import annotations
 
 import dataclasses
@@ -23,29 +19,28 @@ class GRU(Cell):
       n = tanh(x U_n + b_n + r * (h W_n + b_hn))
       h' = (1 - z) * n + z * h
 
-  Params: U (D, 3H) and W (H, 3H) with gate blocks [r, z, n]; b (3H,); b_hn (H,).
+  Params: U_g (D, H), W_g (H, H), b_g (H,) for g in r, z, n; b_hn (H,).
   Default init: every weight and bias U(-1/sqrt(H), 1/sqrt(H)) (PyTorch ``nn.GRU``, the warmup paper's
-  setting); ``recurrent_init="orthogonal"`` makes each gate block of W orthogonal.
+  setting); ``recurrent_init="orthogonal"`` makes each W_g orthogonal.
 
   References:
     Cho et al., "Learning phrase representations using RNN encoder-decoder", EMNLP 2014.
   """
 
+  recurrent_params: ClassVar[tuple[str, ...]] = ("W_r", "W_z", "W_n")
   recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "orthogonal")
+  gates: ClassVar[tuple[str, ...]] = ("r", "z", "n")
 
   def init(self, key, input_size):
-    H, dt = self.hidden_size, self.param_dtype
-    ku, kw, kb, kn = jax.random.split(key, 4)
-    W = uniform_fan(kw, (H, 3 * H), H, dt) if self.recurrent_init == "default" else self._recurrent_kernel(kw, 3)
-    return {"U": uniform_fan(ku, (input_size, 3 * H), H, dt), "W": W,
-            "b": uniform_fan(kb, (3 * H,), H, dt), "b_hn": uniform_fan(kn, (H,), H, dt)}
+    k, kn = jax.random.split(key)
+    params = self._pytorch_gates(k, input_size, recurrent=self.gates)
+    params["b_hn"] = uniform_fan(kn, (self.hidden_size,), self.hidden_size, self.param_dtype)
+    return params
 
   def recur(self, params, state, xp):
-    H = self.hidden_size
-    hw = dot(state, params["W"])
-    r = jax.nn.sigmoid(xp[..., :H] + hw[..., :H])
-    z = jax.nn.sigmoid(xp[..., H:2 * H] + hw[..., H:2 * H])
-    n = jnp.tanh(xp[..., 2 * H:] + r * (hw[..., 2 * H:] + f32(params["b_hn"])))
+    r = jax.nn.sigmoid(xp["r"] + dot(state, params["W_r"]))
+    z = jax.nn.sigmoid(xp["z"] + dot(state, params["W_z"]))
+    n = jnp.tanh(xp["n"] + r * (dot(state, params["W_n"]) + f32(params["b_hn"])))
     h = (1.0 - z) * n + z * state
     return h, h
 
@@ -54,11 +49,11 @@ class GRU(Cell):
 class LSTM(Cell):
   """Long short-term memory cell (no peepholes), as PyTorch ``nn.LSTM`` / Flax ``LSTMCell``.
 
-      i, f, g, o = sigmoid(.), sigmoid(.), tanh(.), sigmoid(.)   of   x U + h W + b
+      i, f, g, o = sigmoid, sigmoid, tanh, sigmoid   of   x U_* + h W_* + b_*
       c' = f * c + i * g
       h' = o * tanh(c')
 
-  Params: U (D, 4H), W (H, 4H), b (4H,), gate blocks [i, f, g, o]. State: {"h", "c"}. Output: h.
+  Params: U_g (D, H), W_g (H, H), b_g (H,) for g in i, f, g, o. State: {"h", "c"}. Output: h.
   Default init: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias (PyTorch), plus ``forget_bias``
   added to b_f (1.0 is the classic Gers et al. setting used as the rPLRNN paper's baseline).
   ``chrono_max=T`` sets b_f = log(U[1, T - 1]) and b_i = -b_f (chrono initialisation).
@@ -71,7 +66,9 @@ class LSTM(Cell):
   forget_bias: float = 0.0
   chrono_max: int | None = None
 
+  recurrent_params: ClassVar[tuple[str, ...]] = ("W_i", "W_f", "W_g", "W_o")
   recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "orthogonal")
+  gates: ClassVar[tuple[str, ...]] = ("i", "f", "g", "o")
 
   def __post_init__(self):
     super().__post_init__()
@@ -79,27 +76,24 @@ class LSTM(Cell):
       raise ValueError(f"LSTM: chrono_max must be an integer >= 3 (the longest dependency), got {self.chrono_max!r}")
 
   def init(self, key, input_size):
-    H, dt = self.hidden_size, self.param_dtype
-    ku, kw, kb, kc = jax.random.split(key, 4)
-    W = uniform_fan(kw, (H, 4 * H), H, dt) if self.recurrent_init == "default" else self._recurrent_kernel(kw, 4)
-    b = uniform_fan(kb, (4 * H,), H, dt)
-    b = b.at[H:2 * H].add(self.forget_bias)
+    k, kc = jax.random.split(key)
+    params = self._pytorch_gates(k, input_size, recurrent=self.gates)
+    params["b_f"] = params["b_f"] + jnp.asarray(self.forget_bias, self.param_dtype)
     if self.chrono_max is not None:
-      b_f = jnp.log(jax.random.uniform(kc, (H,), jnp.float32, 1.0, self.chrono_max - 1.0)).astype(dt)
-      b = b.at[H:2 * H].set(b_f).at[:H].set(-b_f)
-    return {"U": uniform_fan(ku, (input_size, 4 * H), H, dt), "W": W, "b": b}
+      b_f = jnp.log(jax.random.uniform(kc, (self.hidden_size,), jnp.float32, 1.0, self.chrono_max - 1.0))
+      params["b_f"], params["b_i"] = b_f.astype(self.param_dtype), (-b_f).astype(self.param_dtype)
+    return params
 
   def initial_state(self, params, batch):
     zeros = jnp.zeros(batch_shape(batch) + (self.hidden_size,), jnp.float32)
     return {"h": zeros, "c": zeros}
 
   def recur(self, params, state, xp):
-    H = self.hidden_size
-    gates = xp + dot(state["h"], params["W"])
-    i = jax.nn.sigmoid(gates[..., :H])
-    f = jax.nn.sigmoid(gates[..., H:2 * H])
-    g = jnp.tanh(gates[..., 2 * H:3 * H])
-    o = jax.nn.sigmoid(gates[..., 3 * H:])
+    h = state["h"]
+    i = jax.nn.sigmoid(xp["i"] + dot(h, params["W_i"]))
+    f = jax.nn.sigmoid(xp["f"] + dot(h, params["W_f"]))
+    g = jnp.tanh(xp["g"] + dot(h, params["W_g"]))
+    o = jax.nn.sigmoid(xp["o"] + dot(h, params["W_o"]))
     c = f * state["c"] + i * g
     h = o * jnp.tanh(c)
     return {"h": h, "c": c}, h
@@ -113,25 +107,22 @@ class MGU(Cell):
       n = tanh(x U_n + (f * h) W_n + b_n)
       h' = (1 - f) * h + f * n
 
-  Params: U (D, 2H), W (H, 2H), b (2H,), blocks [f, n].
+  Params: U_g (D, H), W_g (H, H), b_g (H,) for g in f, n.
   Default init: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias, as for the PyTorch GRU.
 
   References:
     Zhou, Wu, Zhang & Zhou, "Minimal gated unit for recurrent neural networks", IJAC 2016.
   """
 
+  recurrent_params: ClassVar[tuple[str, ...]] = ("W_f", "W_n")
   recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "orthogonal")
+  gates: ClassVar[tuple[str, ...]] = ("f", "n")
 
   def init(self, key, input_size):
-    H, dt = self.hidden_size, self.param_dtype
-    ku, kw, kb = jax.random.split(key, 3)
-    W = uniform_fan(kw, (H, 2 * H), H, dt) if self.recurrent_init == "default" else self._recurrent_kernel(kw, 2)
-    return {"U": uniform_fan(ku, (input_size, 2 * H), H, dt), "W": W, "b": uniform_fan(kb, (2 * H,), H, dt)}
+    return self._pytorch_gates(key, input_size, recurrent=self.gates)
 
   def recur(self, params, state, xp):
-    H = self.hidden_size
-    W = params["W"]
-    f = jax.nn.sigmoid(xp[..., :H] + dot(state, W[:, :H]))
-    n = jnp.tanh(xp[..., H:] + dot(f * state, W[:, H:]))
+    f = jax.nn.sigmoid(xp["f"] + dot(state, params["W_f"]))
+    n = jnp.tanh(xp["n"] + dot(f * state, params["W_n"]))
     h = (1.0 - f) * state + f * n
     return h, h

@@ -15,31 +15,28 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from rnnstab.cells.base import Cell, dot, uniform_fan
+from rnnstab.cells.base import Cell, dot, f32
 
 
 @dataclasses.dataclass(frozen=True)
 class _Elman(Cell):
   recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "orthogonal", "identity")
+  gates: ClassVar[tuple[str, ...]] = ("h",)
 
   def activation(self, z):
     raise NotImplementedError  # tanh or relu, set by the subclass
 
   def init(self, key, input_size):
-    """Default: every weight and bias U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch's nn.RNN (the warmup paper's
-    setting); "orthogonal" or "identity" replace W, and "identity" also zeroes b (IRNN)."""
-    H, dt = self.hidden_size, self.param_dtype
-    ku, kw, kb = jax.random.split(key, 3)
-    params = {
-        "U": uniform_fan(ku, (input_size, H), H, dt),
-        "W": uniform_fan(kw, (H, H), H, dt),
-        "b": uniform_fan(kb, (H,), H, dt),
-    }
-    if self.recurrent_init != "default":
-      params["W"] = self._recurrent_kernel(kw, 1)
+    """Default: U, W, b ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch's nn.RNN (the warmup paper's setting);
+    "orthogonal" or "identity" replace W, and "identity" also zeroes b (IRNN)."""
+    p = self._pytorch_gates(key, input_size, recurrent=("h",))
+    params = {"U": p["U_h"], "W": p["W_h"], "b": p["b_h"]}
     if self.recurrent_init == "identity":
-      params["b"] = jnp.zeros((H,), dt)
+      params["b"] = jnp.zeros_like(params["b"])
     return params
+
+  def project(self, params, x):
+    return dot(x, params["U"]) + f32(params["b"])
 
   def recur(self, params, state, xp):
     h = self.activation(xp + dot(state, params["W"]))
