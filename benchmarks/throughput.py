@@ -2,7 +2,8 @@
 
 For each cell x hidden x T x seeds, both sides run the same task (copy-first-input), batch, optimiser and
 step count inside one jitted program; seeds are vmapped for Flax, and for rnnstab both vmapped and with
-its own seed strategy (``--seed_parallel=auto``). Prints sequences/s, the ratios, and the achieved matmul
+its own seed strategy (``--seed_parallel=auto``). The contenders are compiled first and then timed in
+alternation, and the median is reported, because a shared machine's speed drifts by tens of percent. Prints sequences/s, the ratios, and the achieved matmul
 FLOP rate as a fraction of this machine's measured float32 matmul peak.
 
     python benchmarks/throughput.py            # the full grid (a few minutes on 2 cores)
@@ -11,7 +12,9 @@ FLOP rate as a fraction of this machine's measured float32 matmul peak.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
+import subprocess
+import sys
 import time
 
 import flax.linen as nn
@@ -82,37 +85,68 @@ def flax_chunk(config: Config):
   return init, run
 
 
-def measure(init, run, keys, mode, steps: int) -> tuple[float, object]:
-  """Seconds per training step of all seeds together (compile excluded), and one seed's initial state."""
+def compile_run(init, run, keys, mode):
+  """(compiled n-step training of all seeds, initial states): compile time is spent here, not timed."""
   S = keys.shape[0]
   states = jax.jit(over_seeds(lambda k: init(k), mode, S))(keys)
-  fn = jax.jit(over_seeds(run, mode, S)).lower(states, jnp.int32(steps)).compile()
-  jax.block_until_ready(fn(states, jnp.int32(1)))  # warm caches
-  best = min(_timed(lambda: jax.block_until_ready(fn(states, jnp.int32(steps)))) for _ in range(2))
-  return best / steps, states
+  fn = jax.jit(over_seeds(run, mode, S)).lower(states, jnp.int32(1)).compile()
+  jax.block_until_ready(fn(states, jnp.int32(1)))  # warm caches and allocator
+  return fn, states
 
 
-def bench(cell: str, hidden: int, seq_len: int, seeds: int, batch: int, peak: float, steps: int,
+def interleaved_seconds_per_step(fns: dict, rounds: int, min_seconds: float = 0.3) -> dict:
+  """Median seconds per training step of each compiled function, timed in alternation so that a slow
+  moment of a shared machine hits every contender alike."""
+  steps = {}
+  for name, (fn, states) in fns.items():  # enough steps for each timing to last ~min_seconds
+    t = _timed(lambda: jax.block_until_ready(fn(states, jnp.int32(2)))) / 2
+    steps[name] = max(1, int(min_seconds / max(t, 1e-6)))
+  times = {name: [] for name in fns}
+  for _ in range(rounds):
+    for name, (fn, states) in fns.items():
+      n = steps[name]
+      times[name].append(_timed(lambda: jax.block_until_ready(fn(states, jnp.int32(n)))) / n)
+  return {name: float(np.median(v)) for name, v in times.items()}
+
+
+def bench(cell: str, hidden: int, seq_len: int, seeds: int, batch: int, peak: float, rounds: int,
           unroll: int) -> dict:
-  config = Config(cell=cell, hidden=hidden, seq_len=seq_len, seeds=seeds, batch=batch, task="copy", unroll=unroll)
+  config = Config(cell=cell, hidden=hidden, layers=1, seq_len=seq_len, seeds=seeds, batch=batch, task="copy",
+                  unroll=unroll)
   keys = jax.random.split(jax.random.key(0), seeds)
   trainer = make_train(config)
   ours_init = lambda k: trainer.init(k)[0]
   ours_run = lambda s, n: trainer.run(s, n)[0]
   auto = seed_parallel_mode(config)
-  row = {"cell": cell, "H": hidden, "T": seq_len, "seeds": seeds, "auto": auto}
-  t_auto, states = measure(ours_init, ours_run, keys, auto, steps)
-  row["ours_auto"] = seeds * batch / t_auto
-  if seeds > 1 and auto != "vmap":
-    row["ours_vmap"] = seeds * batch / measure(ours_init, ours_run, keys, "vmap", steps)[0]
-  else:
-    row["ours_vmap"] = row["ours_auto"]
-  one_params = jax.tree_util.tree_map(lambda x: x[0], states.params)
-  row["flop_frac"] = row["ours_auto"] * train_flops_per_sequence(one_params, seq_len) / peak
+  fns = {"ours_auto": compile_run(ours_init, ours_run, keys, auto)}
+  if auto != "vmap":
+    fns["ours_vmap"] = compile_run(ours_init, ours_run, keys, "vmap")
   if cell in FLAX_CELLS:
     finit, frun = flax_chunk(config)
-    row["flax_vmap"] = seeds * batch / measure(finit, lambda s, n: frun(s, n), keys, "vmap", steps)[0]
+    fns["flax_vmap"] = compile_run(finit, frun, keys, "vmap")
+  secs = interleaved_seconds_per_step(fns, rounds)
+  row = {"cell": cell, "H": hidden, "T": seq_len, "seeds": seeds, "auto": auto}
+  row.update({name: seeds * batch / t for name, t in secs.items()})
+  row.setdefault("ours_vmap", row["ours_auto"])
+  one_params = jax.tree_util.tree_map(lambda x: x[0], fns["ours_auto"][1].params)
+  row["flop_frac"] = row["ours_auto"] * train_flops_per_sequence(one_params, seq_len) / peak
   return row
+
+
+ROW_TIMEOUT_S = 420
+
+
+def run_row_isolated(args, cell: str, H: int, T: int, S: int, peak: float) -> dict | None:
+  """One configuration in a fresh process with a time limit: XLA:CPU's intra-op thread pool has been seen
+  to wedge (0% CPU, blocked in block_until_ready) on some vmapped programs, and one wedged row must not
+  take the whole benchmark with it. Returns None when the row timed out."""
+  cmd = [sys.executable, __file__, "--row", f"{cell},{H},{T},{S}", "--peak", str(peak), "--batch", str(args.batch),
+         "--rounds", str(args.rounds), "--unroll", str(args.unroll)]
+  try:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=ROW_TIMEOUT_S, check=True).stdout
+  except subprocess.TimeoutExpired:
+    return None
+  return json.loads(out.strip().splitlines()[-1])
 
 
 def main():
@@ -120,28 +154,39 @@ def main():
   ap.add_argument("--quick", action="store_true", help="H=128, T=100 only")
   ap.add_argument("--cells", default="gru,lstm,tanh,brc", help="comma-separated cell names")
   ap.add_argument("--batch", type=int, default=32)
-  ap.add_argument("--steps", type=int, default=3, help="timed training steps per measurement")
+  ap.add_argument("--rounds", type=int, default=5, help="alternating timing rounds (the median is reported)")
   ap.add_argument("--unroll", type=int, default=Config.unroll, help="rnnstab's lax.scan unroll factor")
+  ap.add_argument("--row", help=argparse.SUPPRESS)   # internal: measure one configuration, print JSON
+  ap.add_argument("--peak", type=float, help=argparse.SUPPRESS)
   args = ap.parse_args()
+  if args.row:
+    cell, H, T, S = args.row.split(",")
+    print(json.dumps(bench(cell, int(H), int(T), int(S), args.batch, args.peak, args.rounds, args.unroll)))
+    return
   peak = matmul_peak()
   print(f"jax {jax.__version__} on {jax.default_backend()} ({jax.device_count()} device(s)); "
         f"measured float32 matmul peak {peak / 1e9:.0f} GFLOP/s; batch {args.batch} per seed; "
-        f"sequences/s of training (forward + backward + Adam), compile excluded")
+        f"sequences/s of training (forward + backward + Adam), compile excluded, median of "
+        f"{args.rounds} alternating rounds")
   hiddens, lengths = ((128,), (100,)) if args.quick else ((64, 128), (100, 300))
   header = (f"{'cell':5} {'H':>4} {'T':>4} {'seeds':>5} {'auto':>5} {'ours':>8} {'ours-vmap':>9} {'flax-vmap':>9} "
             f"{'ours/flax':>9} {'per-seq vs 1 seed':>17} {'peak':>6}")
   print(header)
-  print("-" * len(header))
+  print("-" * len(header), flush=True)
   for cell in args.cells.split(","):
     for H in hiddens:
       for T in lengths:
         one = None
         for S in (1, 16):
-          r = bench(cell, H, T, S, args.batch, peak, args.steps, args.unroll)
+          r = run_row_isolated(args, cell, H, T, S, peak)
+          if r is None:
+            print(f"{cell:5} {H:>4} {T:>4} {S:>5}   no result: the row passed {ROW_TIMEOUT_S}s (wedged XLA:CPU "
+                  "thread pool; rerun it)", flush=True)
+            continue
           one = r if S == 1 else one
           ratio = f"{r['ours_auto'] / r['flax_vmap']:.2f}x" if "flax_vmap" in r else "-"
           flax = f"{r['flax_vmap']:.0f}" if "flax_vmap" in r else "-"
-          vs_one = f"{r['ours_auto'] / one['ours_auto']:.2f}x"
+          vs_one = f"{r['ours_auto'] / one['ours_auto']:.2f}x" if one else "-"
           print(f"{cell:5} {H:>4} {T:>4} {S:>5} {str(r['auto']):>5} {r['ours_auto']:>8.0f} {r['ours_vmap']:>9.0f} "
                 f"{flax:>9} {ratio:>9} {vs_one:>17} {100 * r['flop_frac']:>5.1f}%", flush=True)
 

@@ -74,6 +74,8 @@ def main(argv):
   except RunDirExists as e:
     print(f"run.py: error: {e}", file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:
+    sys.exit(130)  # the run directory already holds everything computed, summary included
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from rnnstab.cells import CELLS
 from rnnstab.inits import INITS
@@ -87,14 +86,3 @@ class Config:
                        f"group size, got {self.seed_parallel!r}")
     if self.seed_parallel.isdigit() and self.seeds % int(self.seed_parallel):
       raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
-
-  def to_json(self) -> str:
-    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-  @classmethod
-  def from_dict(cls, d: dict) -> "Config":
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-      raise ValueError(f"unknown config field(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
-    return cls(**d)

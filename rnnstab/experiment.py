@@ -3,7 +3,7 @@ result on disk as soon as it is computed. ``experiments/run.py`` is a thin comma
 from __future__ import annotations
 
 import dataclasses
-import sys
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,13 +16,16 @@ from rnnstab import results
 from rnnstab.config import Config
 from rnnstab.train import REASONS, make_train, over_seeds
 
-# Working sets beyond this stop fitting the two-core CPU's cache; groups of seeds are sized to stay below.
-_CPU_GROUP_BYTES = 4 * 2**20
+# Seed groups on CPU: measured on 2 cores (GRU, T = 100, 16 seeds, batch 32), vmapping pairs of seeds
+# beat one seed at a time by up to 10% and larger groups lost up to 25% to vmap-all as activations
+# outgrew the cache. So: at most one seed per core in a group, and a group's activations within this bound.
+_CPU_GROUP_BYTES = 16 * 2**20
 
 
 def seed_parallel_mode(config: Config, platform: str | None = None) -> str | int:
-  """Resolves ``config.seed_parallel``: "auto" is vmap on GPU/TPU and, on CPU, the largest group of seeds
-  whose per-step activations (batch x hidden x layers x 4 bytes x seq_len) stay within a few MiB."""
+  """Resolves ``config.seed_parallel``: "auto" is vmap on GPU/TPU and, on CPU, groups of at most one seed
+  per core whose saved activations (~16 bytes x batch x hidden x layers x seq_len per seed) stay within
+  16 MiB, mapped one group after another ("map" when no group of two fits)."""
   mode = config.seed_parallel
   if mode.isdigit():
     return int(mode)
@@ -32,10 +35,13 @@ def seed_parallel_mode(config: Config, platform: str | None = None) -> str | int
   if platform != "cpu":
     return "vmap"
   per_seed = config.batch * config.hidden * config.layers * config.seq_len * 4 * 4
+  cores = os.cpu_count() or 1
   group = 1
-  while (group * 2 <= config.seeds and config.seeds % (group * 2) == 0
+  while (group * 2 <= min(config.seeds, cores) and config.seeds % (group * 2) == 0
          and per_seed * group * 2 <= _CPU_GROUP_BYTES):
     group *= 2
+  if group == config.seeds:
+    return "vmap"
   return "map" if group == 1 else group
 
 
@@ -74,7 +80,9 @@ def run(config: Config, out: str = "runs", name: str | None = None,
 
   t0 = time.perf_counter()
   init = jax.jit(over_seeds(lambda k: trainer.init(k), mode, S))
-  states, _ = init(keys)
+  states, pretrain_info = init(keys)
+  if jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured, per seed
+    results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, jax.device_get(pretrain_info)))
   evaluate = jax.jit(over_seeds(trainer.evaluate, mode, S))
   chunk = jax.jit(over_seeds(trainer.chunk, mode, S), donate_argnums=0)
   n0 = jnp.int32(config.log_every)
@@ -87,8 +95,8 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   writer.write(0, {f"eval_{k}": v for k, v in evals0.items()}, _status(states), 0.0)
 
   t1 = time.perf_counter()
-  done = 0
-  last = {}
+  done, last, status = 0, {f"eval_{k}": v for k, v in jax.device_get(evals0).items()}, _status(states)
+  interrupted = False
   try:
     for n in trainer.chunk_lengths():
       states, metrics = chunk_c(states, jnp.int32(n))
@@ -98,29 +106,33 @@ def run(config: Config, out: str = "runs", name: str | None = None,
       status = _status(states)
       writer.write(done, metrics, status, wall)
       last = metrics
-      healthy = sum(s == "ok" for s in status)
-      mse = np.asarray(metrics["eval_mse"])[[s == "ok" for s in status]]
+      healthy = [s == "ok" for s in status]
+      mse = np.asarray(metrics["eval_mse"])[healthy]
       eta = wall / done * (config.steps - done)
       mse_txt = f"{np.mean(mse):.4f} +- {np.std(mse):.4f}" if mse.size else "n/a"
-      log(f"[step {done:>6}/{config.steps}] eval_mse {mse_txt}  healthy {healthy}/{S}  "
+      log(f"[step {done:>6}/{config.steps}] eval_mse {mse_txt}  healthy {sum(healthy)}/{S}  "
           f"{wall:6.1f}s elapsed, ETA {eta:5.1f}s")
+  except KeyboardInterrupt:
+    # Keep what was computed: the summary below describes the last completed evaluation.
+    interrupted = True
+    log(f"[rnnstab] interrupted after {done} steps; writing the summary of what was computed")
   finally:
     writer.close()
   train_s = time.perf_counter() - t1
 
-  status = _status(states)
   ok = [s == "ok" for s in status]
-  finals = {k: [results._clean(v) for v in np.asarray(last[k])] for k in last if k.startswith("eval_")}
+  finals = {k: [results.finite_or_none(v) for v in np.asarray(last[k])] for k in last if k.startswith("eval_")}
   summary = {
       "run_dir": str(run_dir),
       "task": config.task,
       "chance_mse": trainer.task.chance_mse,
+      "completed_steps": done,
+      "interrupted": interrupted,
       "healthy_seeds": int(sum(ok)),
       "final": {k: results.mean_std(v, ok) for k, v in finals.items()},
-      "seeds": [{"seed": i, "status": status[i], "diverged_at": int(np.asarray(states.diverged_at)[i]),
-                 "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
+      "seeds": [{"seed": i, "status": status[i], "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
       "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
-                 "sequences_per_s": round(S * config.steps * config.batch / max(train_s, 1e-9), 1),
+                 "sequences_per_s": round(S * done * config.batch / max(train_s, 1e-9), 1),
                  "seed_parallel": mode, "platform": jax.default_backend()},
   }
   results.write_json(run_dir / "summary.json", summary)
@@ -128,6 +140,8 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   results.plot_learning_curve(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "learning_curve.png",
                               "eval_mse", trainer.task.chance_mse, title)
   log(results.format_table(summary))
-  log(f"[rnnstab] trained in {train_s:.1f}s ({summary['timing']['sequences_per_s']:.0f} sequences/s); "
-      f"results in {run_dir}")
+  log(f"[rnnstab] trained {done} steps in {train_s:.1f}s ({summary['timing']['sequences_per_s']:.0f} "
+      f"sequences/s); results in {run_dir}")
+  if interrupted:
+    raise KeyboardInterrupt
   return summary

@@ -58,7 +58,7 @@ def _jsonable(x):
   raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-def _clean(v):
+def finite_or_none(v):
   v = float(v)
   return v if math.isfinite(v) else None  # JSON has no NaN; null marks a missing value
 
@@ -73,7 +73,7 @@ class MetricsWriter:
     n = len(status)
     for i in range(n):
       row = {"seed": i, "step": step, "status": status[i], "wall_s": round(wall, 3)}
-      row.update({k: _clean(np.asarray(v)[i]) for k, v in metrics.items()})
+      row.update({k: finite_or_none(np.asarray(v)[i]) for k, v in metrics.items()})
       self._f.write(json.dumps(row) + "\n")
     self._f.flush()
     os.fsync(self._f.fileno())

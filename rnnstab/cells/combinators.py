@@ -102,7 +102,13 @@ def stack(cell, layers: int) -> Stack:
 
 
 def double(cell) -> Double:
-  """Two parallel copies of ``cell`` at half its width (hidden_size must be even)."""
+  """Two parallel copies of ``cell`` at half its width (hidden_size must be even).
+
+  For an adapted Flax cell, build ``Double(FlaxCell(a), FlaxCell(b))`` from two half-width modules.
+  """
+  if not dataclasses.is_dataclass(cell) or "hidden_size" not in {f.name for f in dataclasses.fields(cell)}:
+    raise ValueError(f"double: {type(cell).__name__} has no hidden_size field to halve; "
+                     "build Double(first, second) from two half-width cells instead")
   if cell.hidden_size % 2:
     raise ValueError(f"double: hidden_size must be even to split in two halves, got {cell.hidden_size}")
   half = dataclasses.replace(cell, hidden_size=cell.hidden_size // 2)
