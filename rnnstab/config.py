@@ -41,7 +41,7 @@ class Config:
   """
 
   # Defaults: the papers' two-layer setting, at a size where copy-first-input (T = 50) is learnt by
-  # every seed in about two minutes on two CPU cores (eval MSE from 1.0, chance, to about 0.01).
+  # every seed in about a minute on two CPU cores (eval MSE from 1.0, chance, to about 0.01).
   cell: str = "brc"
   init: str = "default"
   task: str = "copy"

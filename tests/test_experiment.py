@@ -44,7 +44,7 @@ def test_run_dirs_never_collide(tmp_path):
 
 @pytest.mark.slow
 def test_the_default_experiment_learns(tmp_path):
-  """README's claim: the default run takes every seed from chance (MSE 1) to far below it (~2 minutes)."""
+  """README's claim: the default run takes every seed from chance (MSE 1) to far below it (about a minute)."""
   summary = run(Config(seeds=2), out=str(tmp_path), name="default", log=lambda line: None)
   assert summary["healthy_seeds"] == 2
   assert all(s["final"]["eval_mse"] < 0.1 for s in summary["seeds"]), summary["seeds"]
