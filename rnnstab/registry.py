@@ -34,8 +34,5 @@ class Registry:
   def names(self) -> list[str]:
     return sorted(self._items)
 
-  def doc(self, name: str) -> str:
-    return self._docs[name]
-
   def help(self) -> str:
     return "; ".join(f"{n}: {self._docs[n]}" for n in self.names())
