@@ -21,7 +21,7 @@ from rnnstab.train import REASONS, make_train, over_seeds
 _CPU_GROUP_BYTES = 16 * 2**20
 
 
-def seed_parallel_mode(config: Config, platform: str | None = None) -> str | int:
+def seed_parallel_mode(config: Config, platform: str | None = None, cores: int | None = None) -> str | int:
   """Resolves ``config.seed_parallel``: "auto" is vmap on GPU/TPU and, on CPU, groups of at most one seed
   per core whose saved activations (~16 bytes x batch x hidden x layers x seq_len per seed) stay within
   16 MiB, mapped one group after another ("map" when no group of two fits)."""
@@ -34,7 +34,7 @@ def seed_parallel_mode(config: Config, platform: str | None = None) -> str | int
   if platform != "cpu":
     return "vmap"
   per_seed = config.batch * config.hidden * config.layers * config.seq_len * 4 * 4
-  cores = os.cpu_count() or 1
+  cores = cores or os.cpu_count() or 1
   group = 1
   while (group * 2 <= min(config.seeds, cores) and config.seeds % (group * 2) == 0
          and per_seed * group * 2 <= _CPU_GROUP_BYTES):
@@ -50,9 +50,10 @@ def default_run_name(config: Config) -> str:
   return f"{config.task}-T{config.seq_len}-{config.cell}{depth}{dbl}-{config.init}-{results.timestamp()}"
 
 
-def _status(state) -> list[str]:
+def _status(state) -> tuple[list[str], list[int]]:
+  """Per seed: "ok" or "diverged at step k (reason)", and the step itself (-1 while healthy)."""
   at, why = np.asarray(state.diverged_at), np.asarray(state.reason)
-  return ["ok" if a < 0 else f"diverged at step {a} ({REASONS[w]})" for a, w in zip(at, why)]
+  return ["ok" if a < 0 else f"diverged at step {a} ({REASONS[w]})" for a, w in zip(at, why)], at.tolist()
 
 
 def run(config: Config, out: str = "runs", name: str | None = None,
@@ -91,10 +92,11 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   setup_s = time.perf_counter() - t0
   log(f"[rnnstab] {S} seeds of {config.cell} on {config.task} (T={config.seq_len}), seeds run as "
       f"{mode!r} on {jax.default_backend()}; compiled in {setup_s:.1f}s; run dir {run_dir}")
-  writer.write(0, {f"eval_{k}": v for k, v in evals0.items()}, _status(states), 0.0)
+  writer.write(0, {f"eval_{k}": v for k, v in evals0.items()}, _status(states)[0], 0.0)
 
   t1 = time.perf_counter()
-  done, last, status = 0, {f"eval_{k}": v for k, v in jax.device_get(evals0).items()}, _status(states)
+  done, last = 0, {f"eval_{k}": v for k, v in jax.device_get(evals0).items()}
+  status, diverged_at = _status(states)
   interrupted = False
   try:
     for n in trainer.chunk_lengths():
@@ -102,7 +104,7 @@ def run(config: Config, out: str = "runs", name: str | None = None,
       metrics = jax.device_get(metrics)
       done += n
       wall = time.perf_counter() - t1
-      status = _status(states)
+      status, diverged_at = _status(states)
       writer.write(done, metrics, status, wall)
       last = metrics
       healthy = [s == "ok" for s in status]
@@ -129,7 +131,8 @@ def run(config: Config, out: str = "runs", name: str | None = None,
       "interrupted": interrupted,
       "healthy_seeds": int(sum(ok)),
       "final": {k: results.mean_std(v, ok) for k, v in finals.items()},
-      "seeds": [{"seed": i, "status": status[i], "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
+      "seeds": [{"seed": i, "status": status[i], "diverged_at": diverged_at[i],
+                 "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
       "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
                  "sequences_per_s": round(S * done * config.batch / max(train_s, 1e-9), 1),
                  "seed_parallel": mode, "platform": jax.default_backend()},

@@ -23,6 +23,7 @@ def test_interrupted_run_keeps_what_was_computed(tmp_path):
   summary = json.loads((d / "summary.json").read_text())
   assert summary["interrupted"] and summary["completed_steps"] == 4
   assert summary["final"]["eval_mse"]["n"] == 2
+  assert [s["diverged_at"] for s in summary["seeds"]] == [-1, -1]
   steps = sorted({r["step"] for r in results.read_metrics(d / "metrics.jsonl")})
   assert steps == [0, 2, 4]
   assert (d / "learning_curve.png").exists()

@@ -116,16 +116,15 @@ class Cell:
       return jnp.eye(H, dtype=dt)
     raise ValueError(f"{type(self).__name__}: no recurrent matrix rule for {self.recurrent_init!r}")
 
-  def _pytorch_gates(self, key: Array, input_size: int, recurrent: tuple[str, ...]) -> dict:
-    """U_g, b_g for every gate and W_g for the ``recurrent`` ones: U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's
-    default), with W_g from ``recurrent_init`` when that is not "default"."""
+  def _pytorch_gates(self, key: Array, input_size: int) -> dict:
+    """U_g, W_g, b_g for every gate: U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default), with W_g from
+    ``recurrent_init`` when that is not "default"."""
     H, dt = self.hidden_size, self.param_dtype
     params = {}
     for g, k in zip(self.gates, jax.random.split(key, len(self.gates))):
       ku, kw, kb = jax.random.split(k, 3)
       params[f"U_{g}"] = uniform_fan(ku, (input_size, H), H, dt)
       params[f"b_{g}"] = uniform_fan(kb, (H,), H, dt)
-      if g in recurrent:
-        params[f"W_{g}"] = (uniform_fan(kw, (H, H), H, dt) if self.recurrent_init == "default"
-                            else self._recurrent_matrix(kw))
+      params[f"W_{g}"] = (uniform_fan(kw, (H, H), H, dt) if self.recurrent_init == "default"
+                          else self._recurrent_matrix(kw))
     return params

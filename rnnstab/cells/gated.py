@@ -33,7 +33,7 @@ class GRU(Cell):
 
   def init(self, key, input_size):
     k, kn = jax.random.split(key)
-    params = self._pytorch_gates(k, input_size, recurrent=self.gates)
+    params = self._pytorch_gates(k, input_size)
     params["b_hn"] = uniform_fan(kn, (self.hidden_size,), self.hidden_size, self.param_dtype)
     return params
 
@@ -77,7 +77,7 @@ class LSTM(Cell):
 
   def init(self, key, input_size):
     k, kc = jax.random.split(key)
-    params = self._pytorch_gates(k, input_size, recurrent=self.gates)
+    params = self._pytorch_gates(k, input_size)
     params["b_f"] = params["b_f"] + jnp.asarray(self.forget_bias, self.param_dtype)
     if self.chrono_max is not None:
       b_f = jnp.log(jax.random.uniform(kc, (self.hidden_size,), jnp.float32, 1.0, self.chrono_max - 1.0))
@@ -119,7 +119,7 @@ class MGU(Cell):
   gates: ClassVar[tuple[str, ...]] = ("f", "n")
 
   def init(self, key, input_size):
-    return self._pytorch_gates(key, input_size, recurrent=self.gates)
+    return self._pytorch_gates(key, input_size)
 
   def recur(self, params, state, xp):
     f = jax.nn.sigmoid(xp["f"] + dot(state, params["W_f"]))

@@ -29,7 +29,7 @@ class _Elman(Cell):
   def init(self, key, input_size):
     """Default: U, W, b ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch's nn.RNN (the warmup paper's setting);
     "orthogonal" or "identity" replace W, and "identity" also zeroes b (IRNN)."""
-    p = self._pytorch_gates(key, input_size, recurrent=("h",))
+    p = self._pytorch_gates(key, input_size)
     params = {"U": p["U_h"], "W": p["W_h"], "b": p["b_h"]}
     if self.recurrent_init == "identity":
       params["b"] = jnp.zeros_like(params["b"])
