@@ -17,26 +17,30 @@ from rnnstab.optimizers import OPTIMIZERS
 from rnnstab.results import RunDirExists
 from rnnstab.tasks import TASKS
 
-_D = Config()
-flags.DEFINE_string("cell", _D.cell, f"recurrent cell: {', '.join(CELLS.names())}")
-flags.DEFINE_string("init", _D.init, f"initialisation: {INITS.help()}")
-flags.DEFINE_string("task", _D.task, f"task: {TASKS.help()}")
-flags.DEFINE_string("seeds", str(_D.seeds), "number of seeds trained in parallel")
-flags.DEFINE_string("seed", str(_D.seed), "base seed")
-flags.DEFINE_string("hidden", str(_D.hidden), "units per layer")
-flags.DEFINE_string("layers", str(_D.layers), "depth of the stack")
-flags.DEFINE_bool("double", _D.double, "double layers: two parallel half-width cells per layer")
-flags.DEFINE_string("seq_len", str(_D.seq_len), "sequence length T")
-flags.DEFINE_string("batch", str(_D.batch), "training batch size per seed")
-flags.DEFINE_string("steps", str(_D.steps), "training steps")
-flags.DEFINE_string("lr", str(_D.lr), "learning rate")
-flags.DEFINE_string("optimizer", _D.optimizer, f"optimiser: {', '.join(OPTIMIZERS.names())}")
-flags.DEFINE_string("clip", str(_D.clip), "global gradient-norm clip (0: none)")
-flags.DEFINE_string("log_every", str(_D.log_every), "steps between evaluations / log lines")
-flags.DEFINE_string("eval_batch", str(_D.eval_batch), "fresh evaluation sequences per seed")
-flags.DEFINE_string("backend", _D.backend, "time loop: auto, scan")
-flags.DEFINE_string("unroll", str(_D.unroll), "lax.scan unroll factor")
-flags.DEFINE_string("seed_parallel", _D.seed_parallel, "auto, vmap, map, or a seed group size")
+_CHOICES = {"cell": CELLS, "init": INITS, "task": TASKS, "optimizer": OPTIMIZERS}
+
+
+def _field_help() -> dict:
+  """Each Config field's help text, from the "Attributes:" section of its docstring (one source of truth)."""
+  text, out, name = Config.__doc__.split("Attributes:", 1)[1], {}, None
+  for line in text.splitlines():
+    head = line.strip().split(":", 1)
+    if line.startswith("    ") and not line.startswith("      ") and len(head) == 2:
+      name, out[head[0]] = head[0], head[1].strip()
+    elif name and line.strip():
+      out[name] += " " + line.strip()
+  return out
+
+
+_HELP = _field_help()
+for _f in dataclasses.fields(Config):
+  _help = _HELP.get(_f.name, _f.name)
+  if _f.name in _CHOICES:
+    _help += f" Choices: {_CHOICES[_f.name].help()}"
+  if isinstance(_f.default, bool):
+    flags.DEFINE_bool(_f.name, _f.default, _help)
+  else:  # parsed by the Config field's type below, so a bad value gets our one-line error
+    flags.DEFINE_string(_f.name, str(_f.default), _help)
 flags.DEFINE_string("out", "runs", "parent directory of run directories")
 flags.DEFINE_string("name", None, "run directory name (default: task-T-cell-init-timestamp)")
 FLAGS = flags.FLAGS

@@ -18,7 +18,7 @@ class Config:
 
   Attributes:
     cell: recurrent cell name (``rnnstab.cells.CELLS``).
-    init: initialisation name (``rnnstab.inits.INITS``), e.g. default, orthogonal, identity, chrono.
+    init: initialisation name (``rnnstab.inits.INITS``), e.g. default, orthogonal, identity, chrono, warmup.
     task: task name (``rnnstab.tasks.TASKS``).
     seeds: how many seeds train in parallel.
     seed: base seed; seed i of the run uses ``split(key(seed), seeds)[i]``.
@@ -38,6 +38,14 @@ class Config:
     seed_parallel: how seeds share the machine: "vmap" (one batched program), "map" (one seed after
       another inside one compiled program), an integer g (vmap groups of g seeds, mapped over groups), or
       "auto" (vmap on GPU/TPU, groups of seeds sized to fit the CPU cache on CPU).
+    warmup_steps: Adam steps of ``--init=warmup`` (100 in the warmup paper).
+    warmup_lr: learning rate of the warmup phase (1e-2).
+    vaa_target: the VAA* each layer is warmed up to (0.95).
+    analysis_every: measure reachable multistability (VAA, stable equilibria) at the first evaluation at or
+      after every multiple of this many steps, at the start (before and after a pre-training phase) and at
+      the end; 0 turns it off.
+    analysis_steps: autonomous iteration budget of each measurement (10,000 in the paper).
+    analysis_samples: starting states per measurement (sequences of the task, fixed per seed).
   """
 
   # Defaults: the papers' two-layer setting, at a size where copy-first-input (T = 50) is learnt by
@@ -61,13 +69,20 @@ class Config:
   backend: str = "auto"
   unroll: int = 1
   seed_parallel: str = "auto"
+  warmup_steps: int = 100
+  warmup_lr: float = 1e-2
+  vaa_target: float = 0.95
+  analysis_every: int = 1000
+  analysis_steps: int = 10_000
+  analysis_samples: int = 32
 
   def __post_init__(self):
     for flag, registry in (("cell", CELLS), ("init", INITS), ("task", TASKS), ("optimizer", OPTIMIZERS)):
       if getattr(self, flag) not in registry:
         raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
                          f"{', '.join(registry.names())}")
-    for flag in ("seeds", "hidden", "layers", "seq_len", "batch", "steps", "log_every", "eval_batch", "unroll"):
+    for flag in ("seeds", "hidden", "layers", "seq_len", "batch", "steps", "log_every", "eval_batch", "unroll",
+                 "warmup_steps", "analysis_steps", "analysis_samples"):
       value = getattr(self, flag)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
@@ -75,6 +90,12 @@ class Config:
       raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
     if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
       raise ValueError(f"--lr: must be a positive finite number, got {self.lr!r}")
+    if not isinstance(self.analysis_every, int) or self.analysis_every < 0:
+      raise ValueError(f"--analysis_every: must be a non-negative integer (0: off), got {self.analysis_every!r}")
+    if not (self.warmup_lr > 0 and self.warmup_lr < float("inf")):
+      raise ValueError(f"--warmup_lr: must be a positive finite number, got {self.warmup_lr!r}")
+    if not 0 < self.vaa_target <= 1:
+      raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {self.vaa_target!r}")
     if not self.clip >= 0:
       raise ValueError(f"--clip: must be >= 0 (0 disables clipping), got {self.clip!r}")
     if self.backend not in BACKENDS:

@@ -13,7 +13,7 @@ import numpy as np
 
 from rnnstab import results
 from rnnstab.config import Config
-from rnnstab.train import REASONS, make_train, over_seeds
+from rnnstab.train import REASONS, analysis_key, make_train, over_seeds
 
 # Seed groups on CPU: measured on 2 cores (GRU, T = 100, 16 seeds, batch 32), vmapping pairs of seeds
 # beat one seed at a time by up to 10% and larger groups lost up to 25% to vmap-all as activations
@@ -56,6 +56,13 @@ def _status(state) -> tuple[list[str], list[int]]:
   return ["ok" if a < 0 else f"diverged at step {a} ({REASONS[w]})" for a, w in zip(at, why)], at.tolist()
 
 
+def _multistability_line(m) -> str:
+  m = jax.device_get(m)
+  return (f"VAA {np.mean(m['vaa']):.3f} +- {np.std(m['vaa']):.3f}, stable equilibria "
+          f"{np.mean(m['stable_equilibria']):.1f} (per seed {np.asarray(m['stable_equilibria']).tolist()}), "
+          f"not converged {np.mean(m['not_converged']):.0%}")
+
+
 def run(config: Config, out: str = "runs", name: str | None = None,
         log: Callable[[str], None] = print) -> dict:
   """Trains ``config.seeds`` seeds and writes the run directory.
@@ -87,23 +94,45 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   chunk = jax.jit(over_seeds(trainer.chunk, mode, S), donate_argnums=0)
   n0 = jnp.int32(config.log_every)
   chunk_c = chunk.lower(states, n0).compile()
-  evals0 = evaluate(states)
+  evals0 = {f"eval_{k}": v for k, v in evaluate(states).items()}
   jax.block_until_ready((states, evals0))
   setup_s = time.perf_counter() - t0
   log(f"[rnnstab] {S} seeds of {config.cell} on {config.task} (T={config.seq_len}), seeds run as "
       f"{mode!r} on {jax.default_backend()}; compiled in {setup_s:.1f}s; run dir {run_dir}")
-  writer.write(0, {f"eval_{k}": v for k, v in evals0.items()}, _status(states)[0], 0.0)
 
-  t1 = time.perf_counter()
-  done, last = 0, {f"eval_{k}": v for k, v in jax.device_get(evals0).items()}
+  analysis_s = 0.0
+  analyse = None
+  if config.analysis_every:
+    # Reachable multistability (VAA, stable equilibria): before the pre-training phase, at step 0 and
+    # every analysis_every steps; timed apart from training.
+    ta = time.perf_counter()
+    analyse = jax.jit(over_seeds(lambda s: trainer.analyse(s.params, s.analysis_key), mode, S))
+    if trainer.pretrain is not None:
+      raw = jax.jit(over_seeds(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), mode, S))(keys)
+      writer.write(0, raw, _status(states)[0], 0.0, phase="before_pretrain")
+      log(f"[rnnstab] before {config.init}: {_multistability_line(raw)}")
+    first = analyse(states)
+    evals0 = {**evals0, **first}
+    log(f"[rnnstab] at step 0: {_multistability_line(first)}")
+    analysis_s += time.perf_counter() - ta
+  writer.write(0, evals0, _status(states)[0], 0.0)
+
+  t1, analysis_before_training = time.perf_counter(), analysis_s
+  done = 0
+  last = jax.device_get(evals0)
   status, diverged_at = _status(states)
   interrupted = False
   try:
     for n in trainer.chunk_lengths():
       states, metrics = chunk_c(states, jnp.int32(n))
       metrics = jax.device_get(metrics)
-      done += n
-      wall = time.perf_counter() - t1
+      before, done = done, done + n
+      if analyse is not None and (done // config.analysis_every > before // config.analysis_every
+                                  or done == config.steps):
+        ta = time.perf_counter()
+        metrics = {**metrics, **jax.device_get(analyse(states))}
+        analysis_s += time.perf_counter() - ta
+      wall = time.perf_counter() - t1 - (analysis_s - analysis_before_training)
       status, diverged_at = _status(states)
       writer.write(done, metrics, status, wall)
       last = metrics
@@ -119,10 +148,10 @@ def run(config: Config, out: str = "runs", name: str | None = None,
     log(f"[rnnstab] interrupted after {done} steps; writing the summary of what was computed")
   finally:
     writer.close()
-  train_s = time.perf_counter() - t1
+  train_s = time.perf_counter() - t1 - (analysis_s - analysis_before_training)
 
   ok = [s == "ok" for s in status]
-  finals = {k: [results.finite_or_none(v) for v in np.asarray(last[k])] for k in last if k.startswith("eval_")}
+  finals = {k: [results.finite_or_none(v) for v in np.asarray(last[k])] for k in last if k != "train_loss"}
   summary = {
       "run_dir": str(run_dir),
       "task": config.task,
@@ -135,12 +164,16 @@ def run(config: Config, out: str = "runs", name: str | None = None,
                  "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
       "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
                  "sequences_per_s": round(S * done * config.batch / max(train_s, 1e-9), 1),
+                 "multistability_analysis_s": round(analysis_s, 3),
                  "seed_parallel": mode, "platform": jax.default_backend()},
   }
   results.write_json(run_dir / "summary.json", summary)
   title = f"{config.cell} / {config.init} on {config.task}, T={config.seq_len}, {S} seeds"
   results.plot_learning_curve(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "learning_curve.png",
                               "eval_mse", trainer.task.chance_mse, title)
+  if analyse is not None:
+    results.plot_multistability(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "multistability.png",
+                                title)
   log(results.format_table(summary))
   log(f"[rnnstab] trained {done} steps in {train_s:.1f}s ({summary['timing']['sequences_per_s']:.0f} "
       f"sequences/s); results in {run_dir}")

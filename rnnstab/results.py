@@ -69,10 +69,14 @@ class MetricsWriter:
   def __init__(self, path: str | os.PathLike):
     self._f = open(path, "a", buffering=1)
 
-  def write(self, step: int, metrics: dict, status: list[str], wall: float) -> None:
+  def write(self, step: int, metrics: dict, status: list[str], wall: float, phase: str | None = None) -> None:
+    """One row per seed; ``phase`` tags rows that are not the state after ``step`` training steps (e.g.
+    "before_pretrain": the network before its init's pre-training phase)."""
     n = len(status)
     for i in range(n):
       row = {"seed": i, "step": step, "status": status[i], "wall_s": round(wall, 3)}
+      if phase is not None:
+        row["phase"] = phase
       row.update({k: finite_or_none(np.asarray(v)[i]) for k, v in metrics.items()})
       self._f.write(json.dumps(row) + "\n")
     self._f.flush()
@@ -121,6 +125,44 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, metric: str, 
   ax.set_ylabel(metric)
   ax.set_title(title, fontsize=9)
   ax.legend(fontsize=8)
+  fig.tight_layout()
+  tmp = Path(path).with_name(Path(path).name + ".tmp.png")
+  fig.savefig(tmp)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def plot_multistability(rows: list[dict], path: str | os.PathLike, title: str) -> None:
+  """VAA and the number of stable equilibria against training step, one thin line per seed and the mean;
+  the values before the pre-training phase (if any) are drawn as hollow markers left of step 0."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  during = [r for r in rows if r.get("vaa") is not None and r.get("phase") is None]
+  before = [r for r in rows if r.get("vaa") is not None and r.get("phase") == "before_pretrain"]
+  if not during:
+    return
+  seeds = sorted({r["seed"] for r in during})
+  steps = sorted({r["step"] for r in during})
+  shift = -0.04 * max(steps[-1], 1)
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
+  for ax, metric, label in ((axes[0], "vaa", "VAA"), (axes[1], "stable_equilibria", "stable equilibria reached")):
+    grid = np.full((len(seeds), len(steps)), np.nan)
+    for r in during:
+      if r.get(metric) is not None:
+        grid[seeds.index(r["seed"]), steps.index(r["step"])] = r[metric]
+    for i in range(len(seeds)):
+      ax.plot(steps, grid[i], color="tab:purple", alpha=0.3, lw=0.8, marker=".", ms=3)
+    with np.errstate(all="ignore"):
+      ax.plot(steps, np.nanmean(grid, axis=0), color="tab:purple", lw=2.2, label=f"mean over {len(seeds)} seeds")
+    pre = [r[metric] for r in before if r.get(metric) is not None]
+    if pre:
+      ax.scatter([shift] * len(pre), pre, facecolors="none", edgecolors="tab:gray", s=18, label="before pre-training")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=8)
+  fig.suptitle(title, fontsize=9)
   fig.tight_layout()
   tmp = Path(path).with_name(Path(path).name + ".tmp.png")
   fig.savefig(tmp)

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rnnstab.analysis import measure
 from rnnstab.config import Config
 from rnnstab.inits import INITS
 from rnnstab.model import SequenceModel, build_cell
@@ -34,6 +35,7 @@ class TrainState(NamedTuple):
   eval_key: jax.Array      # evaluations: fold_in(eval_key, step)
   diverged_at: jax.Array   # int32: step of the first non-finite update, -1 while healthy
   reason: jax.Array        # int32 index into REASONS
+  analysis_key: jax.Array  # multistability measurements: the same sequences and constant input every time
 
 
 def _all_finite(tree) -> jax.Array:
@@ -51,17 +53,30 @@ class Trainer:
   optimizer: optax.GradientTransformation
   pretrain: Callable | None = None
 
+  def initial_params(self, key):
+    """One seed's params before any pre-training phase (what ``init`` starts from)."""
+    return self.model.init(jax.random.split(key, 4)[0], self.task.input_size)
+
   def init(self, key) -> tuple[TrainState, dict]:
     """Initial state for one seed (including the init's pre-training phase, if any) and its info."""
-    k_params, k_data, k_eval, k_pre = jax.random.split(key, 4)
-    params = self.model.init(k_params, self.task.input_size)
+    _, k_data, k_eval, k_pre = jax.random.split(key, 4)
+    params = self.initial_params(key)
     info = {}
     if self.pretrain is not None:
       cell_params, info = self.pretrain(self.model.cell, params["cell"], self.task, k_pre, self.config)
       params = {**params, "cell": cell_params}
     state = TrainState(params, self.optimizer.init(params), jnp.int32(0), k_data, k_eval,
-                       jnp.int32(-1), jnp.int32(0))
+                       jnp.int32(-1), jnp.int32(0), analysis_key(key))
     return state, info
+
+  def analyse(self, params, key) -> dict:
+    """Reachable multistability of the model's recurrent part: VAA, the number of distinct stable
+    equilibria and the fractions of samples at unstable points or not converged (``rnnstab.analysis``)."""
+    c = self.config
+    inputs = self.task.sample(key, c.analysis_samples).inputs
+    m = measure(self.model.cell, params["cell"], inputs, jax.random.fold_in(key, 1), steps=c.analysis_steps)
+    return {"vaa": m.vaa, "stable_equilibria": m.stable_equilibria, "unstable": m.unstable,
+            "not_converged": m.not_converged}
 
   def loss(self, params, batch) -> jax.Array:
     """Mean task loss over the batch."""
@@ -81,7 +96,8 @@ class Trainer:
     newly = healthy & (reason > 0)
     state = TrainState(keep(params, state.params), keep(opt_state, state.opt_state), state.step + 1,
                        state.data_key, state.eval_key,
-                       jnp.where(newly, state.step, state.diverged_at), jnp.where(newly, reason, state.reason))
+                       jnp.where(newly, state.step, state.diverged_at), jnp.where(newly, reason, state.reason),
+                       state.analysis_key)
     return state, jnp.where(apply, loss, jnp.nan)
 
   def run(self, state: TrainState, n) -> tuple[TrainState, jax.Array]:
@@ -117,6 +133,11 @@ class Trainer:
     state, _ = self.init(key)
     lengths = jnp.asarray(self.chunk_lengths(), jnp.int32)
     return jax.lax.scan(self.chunk, state, lengths)
+
+
+def analysis_key(seed_key):
+  """The key of a seed's multistability measurements (apart from its data, evaluation and init keys)."""
+  return jax.random.fold_in(seed_key, 0x5EED)
 
 
 def make_train(config: Config) -> Trainer:

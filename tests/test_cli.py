@@ -4,12 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 STRICT_PROMOTION = False
 RUN = Path(__file__).resolve().parents[1] / "experiments" / "run.py"
 TINY = ["--cell=gru", "--task=adding", "--seeds=2", "--hidden=8", "--layers=1", "--seq_len=8", "--batch=4", "--steps=4",
-        "--log_every=2", "--eval_batch=8"]
+        "--log_every=2", "--eval_batch=8", "--analysis_steps=200", "--analysis_samples=8"]
 
 
 def run(args, cwd):
@@ -37,6 +38,24 @@ def test_tiny_run_writes_every_result(tiny_run):
   assert summary["seeds"][1]["status"] == "ok"
   assert (d / "learning_curve.png").stat().st_size > 1000
   assert "mean+-std" in proc.stdout and "[step      4/4]" in proc.stdout
+  # Multistability at the start and the end of training (analysis_every defaults past the 4 steps).
+  assert [r["step"] for r in rows if r.get("vaa") is not None and r["seed"] == 0] == [0, 4]
+  assert summary["final"]["stable_equilibria"]["n"] == 2 and (d / "multistability.png").stat().st_size > 1000
+
+
+def test_warmup_run_with_partial_warmup_logs_multistability_before_and_after(tmp_path):
+  args = TINY + ["--init=warmup", "--double", "--layers=2", "--warmup_steps=3", "--analysis_every=2",
+                 f"--out={tmp_path}", "--name=warm"]
+  proc = run(args, tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  d = tmp_path / "warm"
+  rows = [json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()]
+  seed0 = [(r["step"], r.get("phase")) for r in rows if r["seed"] == 0 and r.get("vaa") is not None]
+  assert seed0 == [(0, "before_pretrain"), (0, None), (2, None), (4, None)]
+  pre = json.loads((d / "pretrain.json").read_text())
+  assert np.asarray(pre["vaa_star"]).shape == (2, 3, 2)  # seeds x warmup steps x layers
+  assert "before warmup: VAA" in proc.stdout
+  assert (d / "multistability.png").stat().st_size > 1000
 
 
 def test_never_overwrites_a_run_dir(tiny_run):
@@ -52,7 +71,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
 @pytest.mark.parametrize("args,message", [
     (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: brc, gru, lstm, mgu, nbrc, plrnn, relu, tanh"),
     (["--task=bar"], "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication"),
-    (["--init=nope"], "--init: unknown init 'nope'; valid choices: chrono, default, identity, orthogonal"),
+    (["--init=nope"], "--init: unknown init 'nope'; valid choices: chrono, default, identity, orthogonal, warmup"),
     (["--seeds=0"], "--seeds: must be a positive integer, got 0"),
     (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
     (["--lr=-1"], "--lr: must be a positive finite number, got -1.0"),

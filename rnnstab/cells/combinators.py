@@ -14,6 +14,15 @@ import jax
 import jax.numpy as jnp
 
 
+def _project(cell, params, x):
+  """The input-only part of a step; a cell without a project/recur split (an adapted Flax cell) gets x."""
+  return cell.project(params, x) if hasattr(cell, "project") else x
+
+
+def _recur(cell, params, state, xp):
+  return cell.recur(params, state, xp) if hasattr(cell, "project") else cell.step(params, state, xp)
+
+
 @dataclasses.dataclass(frozen=True)
 class Stack:
   """Deep RNN: layer l reads the output of layer l-1 at the same time step.
@@ -46,12 +55,12 @@ class Stack:
     return tuple(c.initial_state(p, batch) for c, p in zip(self.cells, params["layers"]))
 
   def project(self, params, x):
-    return self.cells[0].project(params["layers"][0], x)
+    return _project(self.cells[0], params["layers"][0], x)
 
   def recur(self, params, state, xp):
     new, y = [], None
     for l, (cell, p, s) in enumerate(zip(self.cells, params["layers"], state)):
-      s, y = cell.recur(p, s, xp) if l == 0 else cell.step(p, s, y)
+      s, y = _recur(cell, p, s, xp) if l == 0 else cell.step(p, s, y)
       new.append(s)
     return tuple(new), y
 
@@ -83,11 +92,11 @@ class Double:
             self.second.initial_state(params["second"], batch))
 
   def project(self, params, x):
-    return (self.first.project(params["first"], x), self.second.project(params["second"], x))
+    return (_project(self.first, params["first"], x), _project(self.second, params["second"], x))
 
   def recur(self, params, state, xp):
-    s1, y1 = self.first.recur(params["first"], state[0], xp[0])
-    s2, y2 = self.second.recur(params["second"], state[1], xp[1])
+    s1, y1 = _recur(self.first, params["first"], state[0], xp[0])
+    s2, y2 = _recur(self.second, params["second"], state[1], xp[1])
     return (s1, s2), jnp.concatenate([y1, y2], axis=-1)
 
   def step(self, params, state, x):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional
 
-from rnnstab.cells import CELLS, LSTM, map_leaves
+from rnnstab.cells import CELLS, LSTM, Double, Stack, map_leaves
+from rnnstab.objectives.warmup import BATCH as WARMUP_BATCH, warm_up
 from rnnstab.registry import Registry
 
 
@@ -45,10 +46,23 @@ def _chrono(cell, config):
   return map_leaves(cell, leaf)
 
 
+def _has_double_layers(cell) -> bool:
+  layers = cell.cells if isinstance(cell, Stack) else (cell,)
+  return all(isinstance(c, Double) for c in layers)
+
+
+def _warmup_pretrain(cell, params, task, key, config):
+  """``--init=warmup``: the paper's warmup of every seed (partial warmup when the layers are double)."""
+  return warm_up(cell, params, lambda k: task.sample(k, WARMUP_BATCH).inputs, key, steps=config.warmup_steps,
+                 lr=config.warmup_lr, target=config.vaa_target, partial=_has_double_layers(cell))
+
+
 INITS = Registry("init")
 INITS.register("default", Init(), "each cell's documented default initialisation")
 INITS.register("orthogonal", Init(_recurrent("orthogonal")), "orthogonal recurrent kernel (per gate block)")
 INITS.register("identity", Init(_recurrent("identity")), "identity recurrent kernel, zero bias (IRNN with --cell=relu)")
 INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")
+INITS.register("warmup", Init(pretrain=_warmup_pretrain),
+               "warm up to VAA* = --vaa_target (Lambrechts et al. 2023); with --double only the first halves")
 
 __all__ = ["INITS", "Init"]
