@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from rnnstab.analysis import measure
 from rnnstab.cells import CELLS, stack
 from rnnstab.config import Config
-from rnnstab.experiment import seed_parallel_mode
+from rnnstab.experiment import init_mode, seed_parallel_mode
 from rnnstab.train import make_train, over_seeds
 
 # The authors' PyTorch code, one seed, measured on a 2-core machine like this one (see the module docstring).
@@ -50,7 +50,7 @@ def part1(cells, seeds: int, train_steps: list[int]) -> None:
     trainer = make_train(config)
     mode = seed_parallel_mode(config)
     keys = jax.random.split(jax.random.key(0), seeds)
-    init = jax.jit(over_seeds(lambda k: trainer.init(k)[0], mode, seeds))
+    init = jax.jit(over_seeds(lambda k: trainer.init(k)[0], init_mode(config, mode), seeds))
     run = jax.jit(over_seeds(lambda s, n: trainer.run(s, n)[0], mode, seeds))
     t = time.perf_counter()
     init_c = init.lower(keys).compile()

@@ -44,6 +44,13 @@ def seed_parallel_mode(config: Config, platform: str | None = None, cores: int |
   return "map" if group == 1 else group
 
 
+def init_mode(config: Config, mode: str | int) -> str | int:
+  """How seeds share the machine during the init phase. Pre-training phases (warmup) run short, small
+  steps for which one vmapped program beats seed groups (measured on 2 cores: GRU 2 x 64 warmup, 16 seeds,
+  vmap 1.35x faster than groups of 2), so "auto" vmaps them; an explicit --seed_parallel is obeyed."""
+  return "vmap" if config.seed_parallel == "auto" else mode
+
+
 def default_run_name(config: Config) -> str:
   depth = f"x{config.layers}" if config.layers > 1 else ""
   dbl = "-double" if config.double else ""
@@ -86,7 +93,7 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   S = config.seeds
 
   t0 = time.perf_counter()
-  init = jax.jit(over_seeds(lambda k: trainer.init(k), mode, S))
+  init = jax.jit(over_seeds(lambda k: trainer.init(k), init_mode(config, mode), S))
   states, pretrain_info = init(keys)
   if jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured, per seed
     results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, jax.device_get(pretrain_info)))

@@ -19,13 +19,14 @@ References:
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from rnnstab.analysis.vaa import pairwise_distances, vaa
+from rnnstab.cells.combinators import project, recur
 
 Array = jax.Array
 
@@ -60,32 +61,36 @@ def reach(cell, params, inputs: Array, lengths: Array, state0=None):
   if state0 is None:
     state0 = cell.initial_state(params, inputs.shape[1:-1])
 
-  def body(state, tx):
-    t, x = tx
-    new, _ = cell.step(params, state, x)
+  def body(state, txp):
+    t, xp = txp
+    new, _ = recur(cell, params, state, xp)
     keep = t < lengths
     return jax.tree_util.tree_map(lambda a, b: jnp.where(keep[:, None], a, b), new, state), None
 
+  # The input projection of every step at once, as in unroll; only the recurrence is scanned.
   steps = jnp.arange(inputs.shape[0])
-  state, _ = jax.lax.scan(body, state0, (steps, inputs))
+  state, _ = jax.lax.scan(body, state0, (steps, project(cell, params, inputs)))
   return state
+
+
+def autonomous(cell, params, u: Array):
+  """The map s -> F(s, u) under a constant input u, with u's input projection computed once."""
+  def F(state):
+    batch = jax.tree_util.tree_leaves(state)[0].shape[:-1]
+    xp = project(cell, params, jnp.broadcast_to(u, batch + u.shape))
+    return recur(cell, params, state, xp)[0]
+  return F
 
 
 def iterate(cell, params, state, u: Array, steps: int):
   """``steps`` autonomous steps s <- F(s, u) (a fixed count: differentiable, used by the warmup loss)."""
-  body = lambda s, _: (cell.step(params, s, _broadcast(u, s))[0], None)
-  return jax.lax.scan(body, state, None, length=steps)[0]
+  F = autonomous(cell, params, u)
+  return jax.lax.scan(lambda s, _: (F(s), None), state, None, length=steps)[0]
 
 
-def _broadcast(u, state):
-  batch = jax.tree_util.tree_leaves(state)[0].shape[:-1]
-  return jnp.broadcast_to(u, batch + u.shape)
-
-
-def _residual(cell, params, state, u) -> Array:
+def _residual(F, state) -> Array:
   """max |F(s) - s| per sample."""
-  new, _ = cell.step(params, state, _broadcast(u, state))
-  return jnp.max(jnp.abs(flat_state(new) - flat_state(state)), axis=-1)
+  return jnp.max(jnp.abs(flat_state(F(state)) - flat_state(state)), axis=-1)
 
 
 def settle(cell, params, state, u: Array, *, max_steps: int = 10_000, tol: float = 1e-5, check_every: int = 100):
@@ -95,6 +100,7 @@ def settle(cell, params, state, u: Array, *, max_steps: int = 10_000, tol: float
     (state, steps_done, residual) with residual = max |F(s) - s| per sample at the end.
   """
   chunk = max(1, min(check_every, max_steps))
+  F = autonomous(cell, params, u)
 
   def cond(carry):
     _, done, res = carry
@@ -103,8 +109,8 @@ def settle(cell, params, state, u: Array, *, max_steps: int = 10_000, tol: float
   def body(carry):
     state, done, _ = carry
     n = jnp.minimum(chunk, max_steps - done)
-    state = jax.lax.fori_loop(0, n, lambda _, s: cell.step(params, s, _broadcast(u, s))[0], state)
-    return state, done + n, _residual(cell, params, state, u)
+    state = jax.lax.fori_loop(0, n, lambda _, s: F(s), state)
+    return state, done + n, _residual(F, state)
 
   init = (state, jnp.int32(0), jnp.full(jax.tree_util.tree_leaves(state)[0].shape[:-1], jnp.inf, jnp.float32))
   return jax.lax.while_loop(cond, body, init)
@@ -118,7 +124,7 @@ def state_jacobians(cell, params, state, u: Array) -> Array:
   return jax.vmap(one)(state)
 
 
-def spectral_radius(cell, params, state, u: Array, *, method: str = "exact", iterations: int = 1000,
+def spectral_radius(cell, params, state, u: Array, *, method: str = "exact", iterations: int = 300,
                     key=None) -> Array:
   """Spectral radius of the state Jacobian at each sample's state: (n,).
 

@@ -14,12 +14,14 @@ import jax
 import jax.numpy as jnp
 
 
-def _project(cell, params, x):
-  """The input-only part of a step; a cell without a project/recur split (an adapted Flax cell) gets x."""
+def project(cell, params, x):
+  """The input-only part of a step of any cell, for any leading shape; a cell without a project/recur
+  split (an adapted Flax cell) gets x itself."""
   return cell.project(params, x) if hasattr(cell, "project") else x
 
 
-def _recur(cell, params, state, xp):
+def recur(cell, params, state, xp):
+  """The sequential part of a step of any cell, on ``project``'s output."""
   return cell.recur(params, state, xp) if hasattr(cell, "project") else cell.step(params, state, xp)
 
 
@@ -55,12 +57,12 @@ class Stack:
     return tuple(c.initial_state(p, batch) for c, p in zip(self.cells, params["layers"]))
 
   def project(self, params, x):
-    return _project(self.cells[0], params["layers"][0], x)
+    return project(self.cells[0], params["layers"][0], x)
 
   def recur(self, params, state, xp):
     new, y = [], None
     for l, (cell, p, s) in enumerate(zip(self.cells, params["layers"], state)):
-      s, y = _recur(cell, p, s, xp) if l == 0 else cell.step(p, s, y)
+      s, y = recur(cell, p, s, xp) if l == 0 else cell.step(p, s, y)
       new.append(s)
     return tuple(new), y
 
@@ -92,11 +94,11 @@ class Double:
             self.second.initial_state(params["second"], batch))
 
   def project(self, params, x):
-    return (_project(self.first, params["first"], x), _project(self.second, params["second"], x))
+    return (project(self.first, params["first"], x), project(self.second, params["second"], x))
 
   def recur(self, params, state, xp):
-    s1, y1 = _recur(self.first, params["first"], state[0], xp[0])
-    s2, y2 = _recur(self.second, params["second"], state[1], xp[1])
+    s1, y1 = recur(self.first, params["first"], state[0], xp[0])
+    s2, y2 = recur(self.second, params["second"], state[1], xp[1])
     return (s1, s2), jnp.concatenate([y1, y2], axis=-1)
 
   def step(self, params, state, x):

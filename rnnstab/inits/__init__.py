@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional
 
+import jax
+
 from rnnstab.cells import CELLS, LSTM, Double, Stack, map_leaves
 from rnnstab.objectives.warmup import BATCH as WARMUP_BATCH, warm_up
 from rnnstab.registry import Registry
@@ -52,9 +54,14 @@ def _has_double_layers(cell) -> bool:
 
 
 def _warmup_pretrain(cell, params, task, key, config):
-  """``--init=warmup``: the paper's warmup of every seed (partial warmup when the layers are double)."""
+  """``--init=warmup``: the paper's warmup of every seed (partial warmup when the layers are double).
+
+  The seeds of a run share one iteration-length schedule (drawn from ``--seed``), so that vmapped seeds
+  skip the iterations past each step's length together; everything else is drawn per seed."""
+  schedule = jax.random.fold_in(jax.random.key(config.seed), 0x3A4)
   return warm_up(cell, params, lambda k: task.sample(k, WARMUP_BATCH).inputs, key, steps=config.warmup_steps,
-                 lr=config.warmup_lr, target=config.vaa_target, partial=_has_double_layers(cell))
+                 lr=config.warmup_lr, target=config.vaa_target, partial=_has_double_layers(cell),
+                 schedule_key=schedule)
 
 
 INITS = Registry("init")

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rnnstab.analysis.multistability import flat_state, reach
+from rnnstab.analysis.multistability import autonomous, flat_state, reach
 from rnnstab.analysis.vaa import vaa_star
 from rnnstab.cells.combinators import Double, Stack
 
@@ -60,10 +60,17 @@ def warmed_layers(cell, params, state, input_size: int, partial: bool = False) -
 
 
 def _iterate(cell, params, state, u, iterations, max_iterations: int):
-  """``iterations`` (traced, <= max_iterations) autonomous steps under u; later steps leave the state."""
+  """``iterations`` (traced, <= max_iterations) autonomous steps under u.
+
+  Each of the ``max_iterations`` slots is a ``lax.cond``: when ``iterations`` is the same for every seed
+  of a vmapped batch (see ``warm_up``'s ``schedule_key``), the slots past it are skipped, forward and
+  backward; when it differs per seed, vmap turns the cond into a select and every slot is computed.
+  """
+  step = autonomous(cell, params, u)
+
   def body(s, i):
-    new, _ = cell.step(params, s, jnp.broadcast_to(u, jax.tree_util.tree_leaves(s)[0].shape[:-1] + u.shape))
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(i < iterations, a, b), new, s), None
+    return jax.lax.cond(i < iterations, step, lambda s: s, s), None
+
   return jax.lax.scan(body, state, jnp.arange(max_iterations))[0]
 
 
@@ -138,18 +145,22 @@ def first_halves_mask(cell, params):
 
 def warm_up(cell, params, sample_inputs: Callable, key, *, steps: int = STEPS, lr: float = LR,
            target: float = TARGET, eps: float = EPS, increment: int = INCREMENT,
-           max_iterations: int = MAX_ITERATIONS, partial: bool = False):
+           max_iterations: int = MAX_ITERATIONS, partial: bool = False, schedule_key=None):
   """The warmup pre-training phase: ``steps`` Adam steps on the warmup loss, iteration lengths scheduled.
 
   Args:
     cell, params: the network to warm up (any cell; params of the cell only).
     sample_inputs: ``key -> (T, n, D)`` training inputs (a fresh batch of n = 32 in the paper).
-    key: PRNG key for the batches, prefix lengths, constant inputs and iteration lengths.
+    key: PRNG key for the batches, prefix lengths, constant inputs (and iteration lengths, unless
+      ``schedule_key`` is given).
     steps, lr: Adam steps and learning rate (100, 1e-2).
     target, eps, increment, max_iterations: see ``warmup_loss`` and ``iteration_schedule``.
     partial: update only the first half of every double layer (partial warmup); the paper's intent. (The
       authors' code also lets gradients reach the second halves of lower layers through the reached
       states; here they stay exactly at their initialisation.)
+    schedule_key: draws the iteration lengths instead of ``key``. Pass the same key to every vmapped seed
+      and the seeds share one length schedule, which lets them skip the unused iterations together (about
+      half the iteration work); leave None for lengths drawn independently per seed.
 
   Returns:
     (params, info) with info {"loss": (steps,), "vaa_star": (steps, L)} measured at each step before its
@@ -165,6 +176,8 @@ def warm_up(cell, params, sample_inputs: Callable, key, *, steps: int = STEPS, l
   def step(carry, k):
     params, opt_state = carry
     k_data, k_loss, k_len = jax.random.split(jax.random.fold_in(key, k), 3)
+    if schedule_key is not None:
+      k_len = jax.random.fold_in(schedule_key, k)
     iterations = iteration_schedule(k_len, k, increment, max_iterations)
     (value, aux), grads = jax.value_and_grad(loss, has_aux=True)(params, sample_inputs(k_data), k_loss, iterations)
     if mask is not None:
