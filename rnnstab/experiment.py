@@ -144,10 +144,10 @@ def run(config: Config, out: str = "runs", name: str | None = None,
       writer.write(done, metrics, status, wall)
       last = metrics
       healthy = [s == "ok" for s in status]
-      mse = np.asarray(metrics["eval_mse"])[healthy]
+      score = np.asarray(metrics[f"eval_{trainer.task.metric}"])[healthy]
       eta = wall / done * (config.steps - done)
-      mse_txt = f"{np.mean(mse):.4f} +- {np.std(mse):.4f}" if mse.size else "n/a"
-      log(f"[step {done:>6}/{config.steps}] eval_mse {mse_txt}  healthy {sum(healthy)}/{S}  "
+      score_txt = f"{np.mean(score):.4f} +- {np.std(score):.4f}" if score.size else "n/a"
+      log(f"[step {done:>6}/{config.steps}] eval_{trainer.task.metric} {score_txt}  healthy {sum(healthy)}/{S}  "
           f"{wall:6.1f}s elapsed, ETA {eta:5.1f}s")
   except KeyboardInterrupt:
     # Keep what was computed: the summary below describes the last completed evaluation.
@@ -162,7 +162,8 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   summary = {
       "run_dir": str(run_dir),
       "task": config.task,
-      "chance_mse": trainer.task.chance_mse,
+      "metric": f"eval_{trainer.task.metric}",
+      "chance": trainer.task.chance,
       "completed_steps": done,
       "interrupted": interrupted,
       "healthy_seeds": int(sum(ok)),
@@ -177,7 +178,7 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   results.write_json(run_dir / "summary.json", summary)
   title = f"{config.cell} / {config.init} on {config.task}, T={config.seq_len}, {S} seeds"
   results.plot_learning_curve(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "learning_curve.png",
-                              "eval_mse", trainer.task.chance_mse, title)
+                              f"eval_{trainer.task.metric}", trainer.task.chance, title)
   if analyse is not None:
     results.plot_multistability(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "multistability.png",
                                 title)

@@ -115,7 +115,7 @@ class Trainer:
 
   def evaluate(self, state: TrainState) -> dict:
     """Task metrics averaged over ``config.eval_batch`` fresh sequences."""
-    batch = self.task.sample(jax.random.fold_in(state.eval_key, state.step), self.config.eval_batch)
+    batch = self.task.sample_eval(jax.random.fold_in(state.eval_key, state.step), self.config.eval_batch)
     preds = self.model.apply(state.params, batch.inputs)
     return {k: jnp.mean(v) for k, v in self.task.metrics(preds, batch.targets, batch.mask).items()}
 

@@ -36,6 +36,12 @@ class Task:
   output_size: ClassVar[int] = 1
   min_seq_len: ClassVar[int] = 2
   chance_mse: ClassVar[float] = 1.0
+  metric: ClassVar[str] = "mse"   # the metric progress lines, plots and studies lead with
+
+  @property
+  def chance(self) -> float:
+    """Chance level of ``metric``."""
+    return self.chance_mse
 
   def __post_init__(self):
     if not isinstance(self.seq_len, int) or self.seq_len < self.min_seq_len:
@@ -45,10 +51,14 @@ class Task:
   def sample(self, key, batch: int) -> Batch:
     raise NotImplementedError  # each task generates its own data
 
+  def sample_eval(self, key, batch: int) -> Batch:
+    """Evaluation sequences: fresh samples of the same law (tasks on real data draw from a test split)."""
+    return self.sample(key, batch)
+
   def loss(self, preds, targets, mask):
     """Per-example training loss, shape (B,): MSE on the scored steps."""
     return masked_mse(preds, targets, mask)
 
   def metrics(self, preds, targets, mask) -> dict:
-    """Per-example metrics, each of shape (B,); "mse" is always present (chance level ``chance_mse``)."""
+    """Per-example metrics, each of shape (B,), including ``metric`` (chance level ``chance``)."""
     return {"mse": masked_mse(preds, targets, mask)}
