@@ -86,7 +86,7 @@ def test_flax_cell_params_warm_up_through_the_adapter():
   assert float(info["vaa_star"][-5:].mean()) > float(info["vaa_star"][:5].mean())
 
 
-def test_lstm_warmup_measures_h_and_c():
+def test_lstm_warmup_gradients_are_finite():
   cell = LSTM(4)
   params = cell.init(jax.random.key(0), 1)
   g = jax.grad(lambda p: warmup_loss(cell, max_iterations=5)(p, sample(jax.random.key(1)), jax.random.key(2))[0])(params)

@@ -82,12 +82,6 @@ def autonomous(cell, params, u: Array):
   return F
 
 
-def iterate(cell, params, state, u: Array, steps: int):
-  """``steps`` autonomous steps s <- F(s, u) (a fixed count: differentiable, used by the warmup loss)."""
-  F = autonomous(cell, params, u)
-  return jax.lax.scan(lambda s, _: (F(s), None), state, None, length=steps)[0]
-
-
 def _residual(F, state) -> Array:
   """max |F(s) - s| per sample."""
   return jnp.max(jnp.abs(flat_state(F(state)) - flat_state(state)), axis=-1)
@@ -116,11 +110,17 @@ def settle(cell, params, state, u: Array, *, max_steps: int = 10_000, tol: float
   return jax.lax.while_loop(cond, body, init)
 
 
+def _flat_map(cell, params, s, u):
+  """One sample's state flattened to a vector v, and the map v -> F(v, u) on such vectors."""
+  flat, unravel = ravel_pytree(s)
+  return flat, unravel, lambda v: ravel_pytree(cell.step(params, unravel(v), u)[0])[0]
+
+
 def state_jacobians(cell, params, state, u: Array) -> Array:
   """d F(s, u) / d s on the flattened full state, one (D, D) matrix per sample: (n, D, D)."""
   def one(s):
-    flat, unravel = ravel_pytree(s)
-    return jax.jacfwd(lambda v: ravel_pytree(cell.step(params, unravel(v), u)[0])[0])(flat)
+    flat, _, F = _flat_map(cell, params, s, u)
+    return jax.jacfwd(F)(flat)
   return jax.vmap(one)(state)
 
 
@@ -145,8 +145,7 @@ def spectral_radius(cell, params, state, u: Array, *, method: str = "exact", ite
   key = jax.random.key(0) if key is None else key
 
   def one(s, k):
-    flat, unravel = ravel_pytree(s)
-    F = lambda v: ravel_pytree(cell.step(params, unravel(v), u)[0])[0]
+    flat, _, F = _flat_map(cell, params, s, u)
     _, jvp = jax.linearize(F, flat)
     v0 = jax.random.normal(k, flat.shape, jnp.float32)
     v0 = v0 / jnp.linalg.norm(v0)
@@ -184,8 +183,7 @@ def newton(cell, params, state, u: Array, steps: int = 5):
     (refined state, max |F(s) - s| per sample at the refined state).
   """
   def one(s):
-    flat, unravel = ravel_pytree(s)
-    F = lambda v: ravel_pytree(cell.step(params, unravel(v), u)[0])[0]
+    flat, unravel, F = _flat_map(cell, params, s, u)
 
     def body(v, _):
       J = jax.jacfwd(F)(v)
