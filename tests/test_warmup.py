@@ -118,3 +118,31 @@ def test_init_warmup_in_a_training_run():
   assert set(m) == {"vaa", "stable_equilibria", "unstable", "not_converged"} and m["vaa"].shape == (2,)
   with pytest.raises(ValueError, match="--vaa_target"):
     dataclasses.replace(cfg, vaa_target=1.5)
+
+
+@pytest.mark.parametrize("cell", [GRU(hidden_size=5), LSTM(hidden_size=4)], ids=["gru", "lstm"])
+def test_autonomous_iteration_gradients_equal_the_unrolled_loop(cell):
+  """The while-loop iteration with its reverse-walk VJP equals differentiating a plain Python loop, for
+  lengths shared by the vmapped seeds and drawn per seed (0 included)."""
+  from rnnstab.analysis.multistability import flat_state
+  from rnnstab.cells.combinators import project, recur
+  from rnnstab.objectives.warmup import _iterate
+  u = jax.random.normal(jax.random.key(2), (3,))
+  state = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(1), x.shape),
+                                 cell.initial_state(cell.init(jax.random.key(0), 3), (4,)))
+  params = jax.vmap(lambda k: cell.init(k, 3))(jax.random.split(jax.random.key(5), 3))
+
+  def unrolled(p, s, u, n):
+    xp = project(cell, p, jnp.broadcast_to(u, (4, 3)))
+    for _ in range(n):
+      s = recur(cell, p, s, xp)[0]
+    return jnp.sum(jnp.sin(flat_state(s)))
+
+  fast = jax.vmap(jax.grad(lambda p, s, u, n: jnp.sum(jnp.sin(flat_state(_iterate(cell, p, s, u, n, 8)))),
+                           argnums=(0, 1, 2)), in_axes=(0, None, None, 0))
+  for lengths in ([0, 3, 7], [5, 5, 5]):
+    got = fast(params, state, u, jnp.asarray(lengths))
+    for i, n in enumerate(lengths):
+      want = jax.grad(unrolled, argnums=(0, 1, 2))(jax.tree_util.tree_map(lambda x: x[i], params), state, u, n)
+      for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(g[i], w, rtol=1e-5, atol=1e-6)

@@ -16,15 +16,16 @@ References:
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from rnnstab.analysis.multistability import autonomous, flat_state, reach
+from rnnstab.analysis.multistability import flat_state, reach
 from rnnstab.analysis.vaa import vaa_star
-from rnnstab.cells.combinators import Double, Stack
+from rnnstab.cells.combinators import Double, Stack, project, recur
 
 # The paper's defaults.
 TARGET = 0.95
@@ -60,18 +61,51 @@ def warmed_layers(cell, params, state, input_size: int, partial: bool = False) -
 
 
 def _iterate(cell, params, state, u, iterations, max_iterations: int):
-  """``iterations`` (traced, <= max_iterations) autonomous steps under u.
+  """``iterations`` (traced, <= max_iterations) autonomous steps under u, differentiable in params, state, u.
 
-  Each of the ``max_iterations`` slots is a ``lax.cond``: when ``iterations`` is the same for every seed
-  of a vmapped batch (see ``warm_up``'s ``schedule_key``), the slots past it are skipped, forward and
-  backward; when it differs per seed, vmap turns the cond into a select and every slot is computed.
+  The cost is proportional to ``iterations``, forward and backward, however large ``max_iterations`` is:
+  the forward pass is a while loop that stores only the visited states (a ``max_iterations`` buffer), and
+  the backward pass walks them in reverse, recomputing each step's vector-Jacobian product. A scan over
+  ``max_iterations`` slots with a cond per slot cost as much again in stacked zero residuals for the
+  slots it skipped. u's input projection is computed once, outside the loop.
   """
-  step = autonomous(cell, params, u)
+  batch = jax.tree_util.tree_leaves(state)[0].shape[:-1]
+  xp = project(cell, params, jnp.broadcast_to(u, batch + u.shape))
+  return _iterate_projected(cell, max_iterations, params, state, xp, jnp.minimum(iterations, max_iterations))
 
-  def body(s, i):
-    return jax.lax.cond(i < iterations, step, lambda s: s, s), None
 
-  return jax.lax.scan(body, state, jnp.arange(max_iterations))[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _iterate_projected(cell, max_iterations, params, state, xp, n):
+  return jax.lax.fori_loop(0, n, lambda _, s: recur(cell, params, s, xp)[0], state)
+
+
+def _iterate_fwd(cell, max_iterations, params, state, xp, n):
+  def body(i, carry):
+    s, visited = carry
+    visited = jax.tree_util.tree_map(lambda buf, x: buf.at[i].set(x), visited, s)
+    return recur(cell, params, s, xp)[0], visited
+
+  visited = jax.tree_util.tree_map(lambda x: jnp.zeros((max_iterations,) + x.shape, x.dtype), state)
+  final, visited = jax.lax.fori_loop(0, n, body, (state, visited))
+  return final, (params, xp, visited, n)
+
+
+def _iterate_bwd(cell, max_iterations, residuals, g_final):
+  params, xp, visited, n = residuals
+
+  def body(j, carry):
+    g_s, g_params, g_xp = carry
+    s = jax.tree_util.tree_map(lambda buf: buf[n - 1 - j], visited)
+    _, vjp = jax.vjp(lambda p, s, xp: recur(cell, p, s, xp)[0], params, s, xp)
+    dp, ds, dxp = vjp(g_s)
+    return (ds,) + jax.tree_util.tree_map(jnp.add, (g_params, g_xp), (dp, dxp))
+
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, (params, xp))
+  g_state, g_params, g_xp = jax.lax.fori_loop(0, n, body, (g_final,) + zeros)
+  return g_params, g_state, g_xp, None
+
+
+_iterate_projected.defvjp(_iterate_fwd, _iterate_bwd)
 
 
 def layer_vaa_star(cell, params, inputs, key, *, iterations=MAX_ITERATIONS, max_iterations: int = MAX_ITERATIONS,
