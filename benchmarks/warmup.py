@@ -8,8 +8,9 @@ dependency of rnnstab), so they are constants here; everything on our side is me
 warmed up and trained in one compiled program each, compile time reported apart and included in the total.
 
 Part 2. One ``rnnstab.analysis.measure`` call (VAA over up to 10,000 iteration steps, equilibrium count) for
-16 seeds x 32 samples at hidden 256, the cost of logging multistability during training; "full" forces all
-10,000 steps (no sample converges early), "typical" stops when every sample has converged.
+16 seeds x 32 samples at hidden 256, the cost of logging multistability during training, also expressed in
+training steps of the same 16 seeds at that size; "full" forces all 10,000 steps (no sample converges
+early), "typical" stops when every sample has converged.
 
     python benchmarks/warmup.py                  # both parts
     python benchmarks/warmup.py --part=1 --train_steps=200,1000
@@ -26,7 +27,8 @@ from rnnstab.analysis import measure
 from rnnstab.cells import CELLS, stack
 from rnnstab.config import Config
 from rnnstab.experiment import init_mode, seed_parallel_mode
-from rnnstab.train import make_train, over_seeds
+from rnnstab.devices import over_devices, seed_devices, use_every_core
+from rnnstab.train import make_train
 
 # The authors' PyTorch code, one seed, measured on a 2-core machine like this one (see the module docstring).
 PYTORCH_WARMUP_S = {"gru": 67.0, "brc": 160.0}
@@ -48,10 +50,11 @@ def part1(cells, seeds: int, train_steps: list[int]) -> None:
     config = Config(cell=name, init="warmup", task="copy", seeds=seeds, hidden=64, layers=2, seq_len=100, batch=32,
                     steps=max(train_steps), log_every=max(train_steps), analysis_every=0)
     trainer = make_train(config)
-    mode = seed_parallel_mode(config)
+    devices = seed_devices(seeds)
+    mode = seed_parallel_mode(config, devices=len(devices))
     keys = jax.random.split(jax.random.key(0), seeds)
-    init = jax.jit(over_seeds(lambda k: trainer.init(k)[0], init_mode(config, mode), seeds))
-    run = jax.jit(over_seeds(lambda s, n: trainer.run(s, n)[0], mode, seeds))
+    init = jax.jit(over_devices(lambda k: trainer.init(k)[0], init_mode(config, mode), seeds, devices))
+    run = jax.jit(over_devices(lambda s, n: trainer.run(s, n)[0], mode, seeds, devices))
     t = time.perf_counter()
     init_c = init.lower(keys).compile()
     states = jax.eval_shape(init, keys)
@@ -76,20 +79,40 @@ def part1(cells, seeds: int, train_steps: list[int]) -> None:
 
 def part2(cells, seeds: int, samples: int, hidden: int, steps: int) -> None:
   print(f"\nPart 2: one multistability measurement, {seeds} seeds x {samples} samples, 2 layers of {hidden}, "
-        f"up to {steps} iteration steps")
-  print(f"{'cell':5} {'kind':8} {'compile s':>9} {'measure s':>9} {'steps done':>10}")
+        f"up to {steps} iteration steps, against one training step of the same {seeds} seeds (T = 100, "
+        f"batch 32, copy-first-input)")
+  print(f"{'cell':5} {'kind':8} {'compile s':>9} {'measure s':>9} {'steps done':>10} {'train ms/step':>13} "
+        f"{'= training steps':>16}")
   for name in cells:
     cell = stack(CELLS[name](hidden_size=hidden), 2)
     keys = jax.random.split(jax.random.key(0), seeds)
     params = jax.vmap(lambda k: cell.init(k, 1))(keys)
     inputs = jax.random.normal(jax.random.key(1), (100, samples, 1))
+    train_s = _train_step_seconds(name, seeds, hidden)
     for kind, tol in (("full", -1.0), ("typical", 1e-5)):
+      # One device, as in experiment.run (XLA:CPU has hung running LAPACK's geev on two devices at once).
       f = jax.jit(jax.vmap(lambda p, k: measure(cell, p, inputs, k, steps=steps, tol=tol)))
       t = time.perf_counter()
       fc = f.lower(params, keys).compile()
       compile_s = time.perf_counter() - t
       m, s = _timed(lambda: fc(params, keys))
-      print(f"{name:5} {kind:8} {compile_s:9.1f} {s:9.1f} {int(m.steps.max()):10d}")
+      print(f"{name:5} {kind:8} {compile_s:9.1f} {s:9.1f} {int(m.steps.max()):10d} {train_s * 1e3:13.0f} "
+            f"{s / train_s:16.0f}")
+
+
+def _train_step_seconds(name: str, seeds: int, hidden: int, n: int = 20) -> float:
+  """Seconds per training step of ``seeds`` seeds (2 layers, T = 100, batch 32), as experiment.run runs them."""
+  config = Config(cell=name, task="copy", seeds=seeds, hidden=hidden, layers=2, seq_len=100, batch=32,
+                  steps=n, log_every=n, analysis_every=0)
+  trainer = make_train(config)
+  devices = seed_devices(seeds)
+  mode = seed_parallel_mode(config, devices=len(devices))
+  keys = jax.random.split(jax.random.key(0), seeds)
+  states = jax.jit(over_devices(lambda k: trainer.init(k)[0], mode, seeds, devices))(keys)
+  run = jax.jit(over_devices(lambda s, n: trainer.run(s, n)[0], mode, seeds, devices))
+  run_c = run.lower(states, jnp.int32(1)).compile()
+  jax.block_until_ready(run_c(states, jnp.int32(1)))
+  return _timed(lambda: run_c(states, jnp.int32(n)))[1] / n
 
 
 def main():
@@ -102,7 +125,8 @@ def main():
   ap.add_argument("--measure_hidden", type=int, default=256)
   ap.add_argument("--measure_steps", type=int, default=10_000)
   args = ap.parse_args()
-  print(f"jax {jax.__version__} on {jax.default_backend()}")
+  use_every_core()
+  print(f"jax {jax.__version__} on {jax.default_backend()}, {len(jax.local_devices())} device(s)")
   if args.part in ("1", "both"):
     part1(args.cells.split(","), args.seeds, [int(n) for n in args.train_steps.split(",")])
   if args.part in ("2", "both"):

@@ -11,6 +11,7 @@ from absl import app, flags, logging
 
 from rnnstab.config import Config
 from rnnstab import experiment
+from rnnstab.devices import use_every_core
 from rnnstab.cells import CELLS
 from rnnstab.inits import INITS
 from rnnstab.optimizers import OPTIMIZERS
@@ -66,6 +67,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)  # keep JAX's backend-probing INFO lines out of the progress output
+  use_every_core()  # before any JAX computation: on CPU, each core trains its share of the seeds
   try:
     config = config_from_flags()
     from rnnstab.train import make_train

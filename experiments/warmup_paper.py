@@ -20,6 +20,7 @@ from absl import app, flags, logging
 from rnnstab import experiment, results
 from rnnstab.cells import CELLS
 from rnnstab.config import Config
+from rnnstab.devices import use_every_core
 from rnnstab.train import analysis_key, make_train
 
 flags.DEFINE_enum("study", "equilibria", ["equilibria", "warmup_vaa", "learning"], "which claim to check")
@@ -65,6 +66,7 @@ def warmup_vaa() -> None:
                     seq_len=100)
     trainer = make_train(config)
     keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
+    # One device: XLA:CPU has hung running LAPACK's eigenvalue routine on two CPU devices at once.
     f = jax.jit(jax.vmap(lambda k: (trainer.analyse(trainer.initial_params(k), analysis_key(k)),
                                     trainer.analyse(trainer.init(k)[0].params, analysis_key(k)))))
     before, after = f(keys)
@@ -124,6 +126,7 @@ def learning() -> None:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # keep JAX's backend-probing INFO lines out of the tables
+  use_every_core()  # before any JAX computation: on CPU, each core runs its share of the seeds
   try:
     {"equilibria": equilibria, "warmup_vaa": warmup_vaa, "learning": learning}[FLAGS.study]()
   except ValueError as e:

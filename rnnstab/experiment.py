@@ -3,7 +3,6 @@ result on disk as soon as it is computed. ``experiments/run.py`` is a thin comma
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import Callable
 
@@ -13,7 +12,8 @@ import numpy as np
 
 from rnnstab import results
 from rnnstab.config import Config
-from rnnstab.train import REASONS, analysis_key, make_train, over_seeds
+from rnnstab.devices import over_devices, seed_devices, usable_cores
+from rnnstab.train import REASONS, analysis_key, make_train
 
 # Seed groups on CPU: measured on 2 cores (GRU, T = 100, 16 seeds, batch 32), vmapping pairs of seeds
 # beat one seed at a time by up to 10% and larger groups lost up to 25% to vmap-all as activations
@@ -21,10 +21,12 @@ from rnnstab.train import REASONS, analysis_key, make_train, over_seeds
 _CPU_GROUP_BYTES = 16 * 2**20
 
 
-def seed_parallel_mode(config: Config, platform: str | None = None, cores: int | None = None) -> str | int:
-  """Resolves ``config.seed_parallel``: "auto" is vmap on GPU/TPU and, on CPU, groups of at most one seed
-  per core whose saved activations (~16 bytes x batch x hidden x layers x seq_len per seed) stay within
-  16 MiB, mapped one group after another ("map" when no group of two fits)."""
+def seed_parallel_mode(config: Config, platform: str | None = None, cores: int | None = None,
+                       devices: int = 1) -> str | int:
+  """Resolves ``config.seed_parallel`` for the seeds of one device (``config.seeds / devices`` of them):
+  "auto" is vmap on GPU/TPU and, on CPU, groups of at most one seed per core of the device whose saved
+  activations (~16 bytes x batch x hidden x layers x seq_len per seed) stay within 16 MiB, mapped one
+  group after another ("map" when no group of two fits). With one CPU device per core, that is "map"."""
   mode = config.seed_parallel
   if mode.isdigit():
     return int(mode)
@@ -34,20 +36,22 @@ def seed_parallel_mode(config: Config, platform: str | None = None, cores: int |
   if platform != "cpu":
     return "vmap"
   per_seed = config.batch * config.hidden * config.layers * config.seq_len * 4 * 4
-  cores = cores or os.cpu_count() or 1
+  seeds = config.seeds // devices
+  cores = max(1, (cores or usable_cores()) // devices)
   group = 1
-  while (group * 2 <= min(config.seeds, cores) and config.seeds % (group * 2) == 0
+  while (group * 2 <= min(seeds, cores) and seeds % (group * 2) == 0
          and per_seed * group * 2 <= _CPU_GROUP_BYTES):
     group *= 2
-  if group == config.seeds:
+  if group == seeds:
     return "vmap"
   return "map" if group == 1 else group
 
 
 def init_mode(config: Config, mode: str | int) -> str | int:
-  """How seeds share the machine during the init phase. Pre-training phases (warmup) run short, small
-  steps for which one vmapped program beats seed groups (measured on 2 cores: GRU 2 x 64 warmup, 16 seeds,
-  vmap 1.35x faster than groups of 2), so "auto" vmaps them; an explicit --seed_parallel is obeyed."""
+  """How each device runs its seeds during the init phase. Pre-training phases (warmup) run short, small
+  steps for which one vmapped program is at least as fast as seed groups (measured on 2 cores, GRU 2 x 64
+  warmup of 16 seeds: vmap 1.35x faster than groups of 2 on one device; 33 s against 35 s for "map" with
+  8 seeds on each of 2 devices), so "auto" vmaps them; an explicit --seed_parallel is obeyed."""
   return "vmap" if config.seed_parallel == "auto" else mode
 
 
@@ -85,27 +89,32 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   """
   trainer = make_train(config)
   run_dir = results.new_run_dir(out, name, default_run_name(config))
-  mode = seed_parallel_mode(config)
+  devices = seed_devices(config.seeds)
+  mode = seed_parallel_mode(config, devices=len(devices))
   results.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "resolved_seed_parallel": mode,
-                                               "platform": jax.default_backend(), "jax": jax.__version__})
+                                               "devices": len(devices), "platform": jax.default_backend(),
+                                               "jax": jax.__version__})
   writer = results.MetricsWriter(run_dir / "metrics.jsonl")
   keys = jax.random.split(jax.random.key(config.seed), config.seeds)
   S = config.seeds
 
+  def over(fn, mode):
+    return over_devices(fn, mode, S, devices)
+
   t0 = time.perf_counter()
-  init = jax.jit(over_seeds(lambda k: trainer.init(k), init_mode(config, mode), S))
+  init = jax.jit(over(lambda k: trainer.init(k), init_mode(config, mode)))
   states, pretrain_info = init(keys)
   if jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured, per seed
     results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, jax.device_get(pretrain_info)))
-  evaluate = jax.jit(over_seeds(trainer.evaluate, mode, S))
-  chunk = jax.jit(over_seeds(trainer.chunk, mode, S), donate_argnums=0)
+  evaluate = jax.jit(over(trainer.evaluate, mode))
+  chunk = jax.jit(over(trainer.chunk, mode), donate_argnums=0)
   n0 = jnp.int32(config.log_every)
   chunk_c = chunk.lower(states, n0).compile()
   evals0 = {f"eval_{k}": v for k, v in evaluate(states).items()}
   jax.block_until_ready((states, evals0))
   setup_s = time.perf_counter() - t0
   log(f"[rnnstab] {S} seeds of {config.cell} on {config.task} (T={config.seq_len}), seeds run as "
-      f"{mode!r} on {jax.default_backend()}; compiled in {setup_s:.1f}s; run dir {run_dir}")
+      f"{mode!r} on {len(devices)} {jax.default_backend()} device(s); compiled in {setup_s:.1f}s; run dir {run_dir}")
 
   analysis_s = 0.0
   analyse = None
@@ -113,9 +122,17 @@ def run(config: Config, out: str = "runs", name: str | None = None,
     # Reachable multistability (VAA, stable equilibria): before the pre-training phase, at step 0 and
     # every analysis_every steps; timed apart from training.
     ta = time.perf_counter()
-    analyse = jax.jit(over_seeds(lambda s: trainer.analyse(s.params, s.analysis_key), mode, S))
+    # On one device: XLA:CPU has hung running LAPACK's eigenvalue routine (behind the spectral radii) on
+    # two CPU devices at once. Only params and keys are copied there.
+    one, one_mode = devices[:1], seed_parallel_mode(config)
+    measure = jax.jit(over_devices(lambda pk: trainer.analyse(*pk), one_mode, S, one))
+
+    def analyse(states):
+      return measure(jax.device_put((states.params, states.analysis_key), one[0]))
+
     if trainer.pretrain is not None:
-      raw = jax.jit(over_seeds(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), mode, S))(keys)
+      raw = jax.jit(over_devices(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), one_mode,
+                                 S, one))(keys)
       writer.write(0, raw, _status(states)[0], 0.0, phase="before_pretrain")
       log(f"[rnnstab] before {config.init}: {_multistability_line(raw)}")
     first = analyse(states)
@@ -173,7 +190,7 @@ def run(config: Config, out: str = "runs", name: str | None = None,
       "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
                  "sequences_per_s": round(S * done * config.batch / max(train_s, 1e-9), 1),
                  "multistability_analysis_s": round(analysis_s, 3),
-                 "seed_parallel": mode, "platform": jax.default_backend()},
+                 "seed_parallel": mode, "devices": len(devices), "platform": jax.default_backend()},
   }
   results.write_json(run_dir / "summary.json", summary)
   title = f"{config.cell} / {config.init} on {config.task}, T={config.seq_len}, {S} seeds"

@@ -1,0 +1,92 @@
+"""Seeds spread over the local devices, and one device per core on CPU so that every core trains seeds.
+
+XLA runs a CPU program on one thread, apart from large single ops, so a 16-seed program on a 2-core
+machine leaves one core idle. Exposing each core as a CPU device (``jax_num_cpu_devices``) and placing
+an equal share of the seeds on each device runs the shares concurrently: 16-seed GRU warmup steps ran
+2.3x faster on 2 cores. Seeds never communicate, so every device runs the single-device program on its
+own seeds (``shard_map`` over a mesh axis "seeds"), and a seed's numbers do not depend on how many
+devices there are.
+
+Example:
+  >>> use_every_core()                      # first thing in a script, before any JAX computation
+  >>> f = jax.jit(over_devices(train_one_seed, "map", num_seeds=16))
+  >>> states = f(jax.random.split(key, 16))  # 8 seeds on each of 2 cores
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import jax
+from jax.sharding import Mesh, PartitionSpec
+
+from rnnstab.train import over_seeds
+
+SEED_AXIS = "seeds"
+
+
+def usable_cores() -> int:
+  """Cores this process may run on (its CPU affinity where the OS tells, else the machine's count)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not on Linux
+    return os.cpu_count() or 1
+
+
+def use_every_core(count: int | None = None) -> int:
+  """Makes the host platform expose ``count`` CPU devices (default: one per usable core).
+
+  Call it before the first JAX computation (``experiments/run.py`` does). Leaves the setting alone when
+  the user chose one (``JAX_NUM_CPU_DEVICES`` or ``--xla_force_host_platform_device_count`` in
+  ``XLA_FLAGS``) or when JAX's backends are already running.
+
+  Returns:
+    The number of CPU devices set, or 0 when the setting was left alone.
+  """
+  if "JAX_NUM_CPU_DEVICES" in os.environ or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+    return 0
+  count = count or usable_cores()
+  try:
+    jax.config.update("jax_num_cpu_devices", count)
+  except RuntimeError:  # backends already initialised: keep what they have
+    return 0
+  return count
+
+
+def seed_devices(num_seeds: int, devices: Sequence | None = None) -> list:
+  """The devices the seeds are spread over: the most of ``devices`` (default: the default backend's local
+  devices) whose count divides ``num_seeds``, so that every device holds the same number of seeds."""
+  devices = list(jax.local_devices() if devices is None else devices)
+  d = max(k for k in range(1, len(devices) + 1) if num_seeds % k == 0)
+  return devices[:d]
+
+
+def over_devices(fn: Callable, mode: str | int, num_seeds: int, devices: Sequence | None = None) -> Callable:
+  """``over_seeds(fn, mode, ...)`` with the seeds split evenly over ``devices``.
+
+  Args:
+    fn: a function of one seed's pytree and shared arguments (as for ``over_seeds``).
+    mode: how each device runs its own seeds ("vmap", "map" or a group size; see ``over_seeds``).
+    num_seeds: total number of seeds.
+    devices: the devices to use (default ``seed_devices(num_seeds)``); one device is plain ``over_seeds``.
+
+  Returns:
+    f(seeded_tree, *shared) -> outputs with a leading seed axis, sharded over the devices on axis "seeds";
+    shared arguments are replicated.
+  """
+  devices = seed_devices(num_seeds) if devices is None else list(devices)
+  if num_seeds % len(devices):
+    raise ValueError(f"over_devices: {len(devices)} devices do not divide {num_seeds} seeds")
+  per_device = over_seeds(fn, mode, num_seeds // len(devices))
+  if len(devices) == 1:
+    return per_device
+  mesh = Mesh(devices, (SEED_AXIS,))
+
+  def sharded(tree, *shared):
+    specs = (PartitionSpec(SEED_AXIS),) + (PartitionSpec(),) * len(shared)
+    # Seeds never communicate; the replication checker would otherwise ask every loop carry built from
+    # shared constants (zeros, initial states) to be marked per-device.
+    return jax.shard_map(per_device, mesh=mesh, in_specs=specs, out_specs=PartitionSpec(SEED_AXIS),
+                         check_vma=False)(tree, *shared)
+
+  return sharded
