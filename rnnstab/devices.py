@@ -38,7 +38,8 @@ def use_every_core(count: int | None = None) -> int:
 
   Call it before the first JAX computation (``experiments/run.py`` does). Leaves the setting alone when
   the user chose one (``JAX_NUM_CPU_DEVICES`` or ``--xla_force_host_platform_device_count`` in
-  ``XLA_FLAGS``) or when JAX's backends are already running.
+  ``XLA_FLAGS``) or when JAX's backends are already running. With more than one device it also turns
+  off XLA:CPU's multi-threaded Eigen (unless ``XLA_FLAGS`` mentions it).
 
   Returns:
     The number of CPU devices set, or 0 when the setting was left alone.
@@ -50,6 +51,12 @@ def use_every_core(count: int | None = None) -> int:
     jax.config.update("jax_num_cpu_devices", count)
   except RuntimeError:  # backends already initialised: keep what they have
     return 0
+  flags = os.environ.get("XLA_FLAGS", "")
+  if count > 1 and "xla_cpu_multi_thread_eigen" not in flags:
+    # Each device is one core, so intra-op threads buy nothing; and with two devices a dot or LAPACK
+    # call that waits on the shared intra-op pool from inside it has deadlocked XLA:CPU (BUILD.md).
+    # XLA reads XLA_FLAGS when the CPU backend starts, which is after this call.
+    os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
   return count
 
 
