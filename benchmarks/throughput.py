@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from rnnstab.config import Config
-from rnnstab.devices import over_devices, seed_devices, use_every_core
+from rnnstab.devices import compile_over_devices, seed_devices, use_every_core
 from rnnstab.experiment import seed_parallel_mode
 from rnnstab.train import make_train
 
@@ -91,8 +91,8 @@ def flax_chunk(config: Config):
 def compile_run(init, run, keys, mode, devices):
   """(compiled n-step training of all seeds, initial states): compile time is spent here, not timed."""
   S = keys.shape[0]
-  states = jax.jit(over_devices(lambda k: init(k), mode, S, devices))(keys)
-  fn = jax.jit(over_devices(run, mode, S, devices)).lower(states, jnp.int32(1)).compile()
+  states = compile_over_devices(lambda k: init(k), mode, S, devices, keys)(keys)
+  fn = compile_over_devices(run, mode, S, devices, states, jnp.int32(1))
   jax.block_until_ready(fn(states, jnp.int32(1)))  # warm caches and allocator
   return fn, states
 

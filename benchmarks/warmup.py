@@ -27,7 +27,7 @@ from rnnstab.analysis import measure
 from rnnstab.cells import CELLS, stack
 from rnnstab.config import Config
 from rnnstab.experiment import init_mode, seed_parallel_mode
-from rnnstab.devices import over_devices, seed_devices, use_every_core
+from rnnstab.devices import compile_over_devices, seed_devices, use_every_core
 from rnnstab.train import make_train
 
 # The authors' PyTorch code, one seed, measured on a 2-core machine like this one (see the module docstring).
@@ -53,14 +53,13 @@ def part1(cells, seeds: int, train_steps: list[int]) -> None:
     devices = seed_devices(seeds)
     mode = seed_parallel_mode(config, devices=len(devices))
     keys = jax.random.split(jax.random.key(0), seeds)
-    init = jax.jit(over_devices(lambda k: trainer.init(k)[0], init_mode(config, mode), seeds, devices))
-    run = jax.jit(over_devices(lambda s, n: trainer.run(s, n)[0], mode, seeds, devices))
     t = time.perf_counter()
-    init_c = init.lower(keys).compile()
-    states = jax.eval_shape(init, keys)
-    run_c = run.lower(states, jnp.int32(1)).compile()
+    init_c = compile_over_devices(lambda k: trainer.init(k)[0], init_mode(config, mode), seeds, devices, keys)
     compile_s = time.perf_counter() - t
     states, warm_s = _timed(lambda: init_c(keys))
+    t = time.perf_counter()
+    run_c = compile_over_devices(lambda s, n: trainer.run(s, n)[0], mode, seeds, devices, states, jnp.int32(1))
+    compile_s += time.perf_counter() - t
     n_probe = 100
     _, probe_s = _timed(lambda: run_c(states, jnp.int32(n_probe)))
     step_s = probe_s / n_probe  # all S seeds advance one step
@@ -108,9 +107,8 @@ def _train_step_seconds(name: str, seeds: int, hidden: int, n: int = 20) -> floa
   devices = seed_devices(seeds)
   mode = seed_parallel_mode(config, devices=len(devices))
   keys = jax.random.split(jax.random.key(0), seeds)
-  states = jax.jit(over_devices(lambda k: trainer.init(k)[0], mode, seeds, devices))(keys)
-  run = jax.jit(over_devices(lambda s, n: trainer.run(s, n)[0], mode, seeds, devices))
-  run_c = run.lower(states, jnp.int32(1)).compile()
+  states = compile_over_devices(lambda k: trainer.init(k)[0], mode, seeds, devices, keys)(keys)
+  run_c = compile_over_devices(lambda s, n: trainer.run(s, n)[0], mode, seeds, devices, states, jnp.int32(1))
   jax.block_until_ready(run_c(states, jnp.int32(1)))
   return _timed(lambda: run_c(states, jnp.int32(n)))[1] / n
 

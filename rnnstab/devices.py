@@ -18,7 +18,7 @@ import os
 from typing import Callable, Sequence
 
 import jax
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnnstab.train import over_seeds
 
@@ -97,3 +97,42 @@ def over_devices(fn: Callable, mode: str | int, num_seeds: int, devices: Sequenc
                          check_vma=False)(tree, *shared)
 
   return sharded
+
+
+def place(tree, devices: Sequence):
+  """``tree`` (leading seed axis) laid out as ``over_devices`` expects it: split over ``devices`` on the seed
+  axis, or all on the one device."""
+  if len(devices) == 1:
+    return jax.device_put(tree, devices[0])
+  return jax.device_put(tree, NamedSharding(Mesh(list(devices), (SEED_AXIS,)), PartitionSpec(SEED_AXIS)))
+
+
+def compile_over_devices(fn: Callable, mode: str | int, num_seeds: int, devices: Sequence, tree, *shared,
+                         donate: bool = False):
+  """``jit(over_devices(fn, ...))`` compiled for ``tree`` and ``shared``, on ``devices`` unless the program
+  calls LAPACK, which then runs on the first device alone.
+
+  jaxlib 0.10's CPU LAPACK kernels split a batch over XLA's intra-op pool and wait for the pieces from
+  inside a pool thread; with one device per core, two devices in such a kernel at once hold every pool
+  thread and deadlock (BUILD.md, "Known issue: nested waits"). Orthogonal inits (QR) and spectral radii
+  (eig) are such programs; they are short, so one device costs little.
+
+  Returns:
+    ``call(tree, *shared)``, which places ``tree`` on the devices the program uses (``call.devices``).
+  """
+  def build(devices):
+    jitted = jax.jit(over_devices(fn, mode, num_seeds, devices), donate_argnums=(0,) if donate else ())
+    return jitted.lower(place(tree, devices), *shared)
+
+  devices = list(devices)
+  lowered = build(devices)
+  if len(devices) > 1 and "lapack_" in lowered.as_text():
+    devices = devices[:1]
+    lowered = build(devices)
+  compiled = lowered.compile()
+
+  def call(tree, *shared):
+    return compiled(place(tree, devices), *shared)
+
+  call.devices = devices
+  return call

@@ -12,7 +12,7 @@ import numpy as np
 
 from rnnstab import results
 from rnnstab.config import Config
-from rnnstab.devices import over_devices, seed_devices, usable_cores
+from rnnstab.devices import compile_over_devices, seed_devices, usable_cores
 from rnnstab.train import REASONS, analysis_key, make_train
 
 # Seed groups on CPU: measured on 2 cores (GRU, T = 100, 16 seeds, batch 32), vmapping pairs of seeds
@@ -98,41 +98,39 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   keys = jax.random.split(jax.random.key(config.seed), config.seeds)
   S = config.seeds
 
-  def over(fn, mode):
-    return over_devices(fn, mode, S, devices)
+  def compiled(fn, mode, *example, donate=False):
+    # Every program on all devices, except those that call LAPACK (orthogonal inits, spectral radii):
+    # those run on one device (devices.compile_over_devices says why).
+    return compile_over_devices(fn, mode, S, devices, *example, donate=donate)
 
   t0 = time.perf_counter()
-  init = jax.jit(over(lambda k: trainer.init(k), init_mode(config, mode)))
+  init = compiled(lambda k: trainer.init(k), init_mode(config, mode), keys)
   states, pretrain_info = init(keys)
   if jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured, per seed
     results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, jax.device_get(pretrain_info)))
-  evaluate = jax.jit(over(trainer.evaluate, mode))
-  chunk = jax.jit(over(trainer.chunk, mode), donate_argnums=0)
+  evaluate = compiled(trainer.evaluate, mode, states)
   n0 = jnp.int32(config.log_every)
-  chunk_c = chunk.lower(states, n0).compile()
+  chunk_c = compiled(trainer.chunk, mode, states, n0, donate=True)
   evals0 = {f"eval_{k}": v for k, v in evaluate(states).items()}
   jax.block_until_ready((states, evals0))
   setup_s = time.perf_counter() - t0
   log(f"[rnnstab] {S} seeds of {config.cell} on {config.task} (T={config.seq_len}), seeds run as "
-      f"{mode!r} on {len(devices)} {jax.default_backend()} device(s); compiled in {setup_s:.1f}s; run dir {run_dir}")
+      f"{mode!r} on {len(chunk_c.devices)} {jax.default_backend()} device(s); compiled in {setup_s:.1f}s; "
+      f"run dir {run_dir}")
 
   analysis_s = 0.0
   analyse = None
   if config.analysis_every:
     # Reachable multistability (VAA, stable equilibria): before the pre-training phase, at step 0 and
-    # every analysis_every steps; timed apart from training.
+    # every analysis_every steps; timed apart from training. Only params and keys go to the analysis.
     ta = time.perf_counter()
-    # On one device: XLA:CPU has hung running LAPACK's eigenvalue routine (behind the spectral radii) on
-    # two CPU devices at once. Only params and keys are copied there.
-    one, one_mode = devices[:1], seed_parallel_mode(config)
-    measure = jax.jit(over_devices(lambda pk: trainer.analyse(*pk), one_mode, S, one))
+    measure = compiled(lambda pk: trainer.analyse(*pk), mode, (states.params, states.analysis_key))
 
     def analyse(states):
-      return measure(jax.device_put((states.params, states.analysis_key), one[0]))
+      return measure((states.params, states.analysis_key))
 
     if trainer.pretrain is not None:
-      raw = jax.jit(over_devices(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), one_mode,
-                                 S, one))(keys)
+      raw = compiled(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), mode, keys)(keys)
       writer.write(0, raw, _status(states)[0], 0.0, phase="before_pretrain")
       log(f"[rnnstab] before {config.init}: {_multistability_line(raw)}")
     first = analyse(states)

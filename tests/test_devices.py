@@ -59,18 +59,29 @@ def test_training_over_eight_devices_equals_one_device():
       # Adam's normalised steps carry it on: equal to 1e-3 after 3 warmup and 2 training steps.
       warm = dataclasses.replace(config, init="warmup")
       close(run(warm, jax.devices(), "map"), run(warm, jax.devices()[:1], "vmap"), 1e-3)
+
+      # Programs that call LAPACK (here QR, as orthogonal inits do) stay on one device; others spread.
+      from rnnstab.devices import compile_over_devices
+      x = jax.random.normal(jax.random.key(1), (8, 4, 4))
+      qr = compile_over_devices(lambda a: jnp.linalg.qr(a)[1], "vmap", 8, jax.devices(), x)
+      sq = compile_over_devices(lambda a: a @ a, "vmap", 8, jax.devices(), x)
+      assert (len(qr.devices), len(sq.devices)) == (1, 8)
+      np.testing.assert_allclose(qr(x), jax.vmap(lambda a: jnp.linalg.qr(a)[1])(x), rtol=1e-6)
+      np.testing.assert_allclose(sq(x), x @ x, rtol=1e-6)
       print("ok")
   """, XLA_FLAGS="--xla_force_host_platform_device_count=8")
   assert out.strip().endswith("ok")
 
 
-@pytest.mark.parametrize("env, want", [({}, "2 2"), ({"JAX_NUM_CPU_DEVICES": "3"}, "0 3")],
+@pytest.mark.parametrize("env, want", [({}, "2 2 True"), ({"JAX_NUM_CPU_DEVICES": "3"}, "0 3 False")],
                          ids=["one-per-core", "user-choice-kept"])
 def test_use_every_core(env, want):
+  """Sets the device count (and single-threaded Eigen, see BUILD.md) unless the user chose a count."""
   out = _python("""
+      import os
       import jax
       from rnnstab.devices import use_every_core
       n = use_every_core(2)
-      print(n, len(jax.devices()))
+      print(n, len(jax.devices()), "xla_cpu_multi_thread_eigen=false" in os.environ.get("XLA_FLAGS", ""))
   """, **env)
-  assert out.split()[-2:] == want.split()
+  assert out.split()[-3:] == want.split()
