@@ -4,8 +4,8 @@ XLA runs a CPU program on one thread, apart from large single ops, so a 16-seed 
 machine leaves one core idle. Exposing each core as a CPU device (``jax_num_cpu_devices``) and placing
 an equal share of the seeds on each device runs the shares concurrently: 16-seed GRU warmup steps ran
 2.3x faster on 2 cores. Seeds never communicate, so every device runs the single-device program on its
-own seeds (``shard_map`` over a mesh axis "seeds"), and a seed's numbers do not depend on how many
-devices there are.
+own seeds (``shard_map`` over a mesh axis "seeds"); a seed's numbers depend on the device count only
+through rounding (batched and unbatched kernels round differently).
 
 Example:
   >>> use_every_core()                      # first thing in a script, before any JAX computation
@@ -101,7 +101,7 @@ def over_devices(fn: Callable, mode: str | int, num_seeds: int, devices: Sequenc
 
 def place(tree, devices: Sequence):
   """``tree`` (leading seed axis) laid out as ``over_devices`` expects it: split over ``devices`` on the seed
-  axis, or all on the one device."""
+  axis, or all on the one device. A no-op for arrays already laid out so."""
   if len(devices) == 1:
     return jax.device_put(tree, devices[0])
   return jax.device_put(tree, NamedSharding(Mesh(list(devices), (SEED_AXIS,)), PartitionSpec(SEED_AXIS)))
