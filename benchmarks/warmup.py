@@ -89,7 +89,7 @@ def part2(cells, seeds: int, samples: int, hidden: int, steps: int) -> None:
     inputs = jax.random.normal(jax.random.key(1), (100, samples, 1))
     train_s = _train_step_seconds(name, seeds, hidden)
     for kind, tol in (("full", -1.0), ("typical", 1e-5)):
-      # One device, as in experiment.run (XLA:CPU has hung running LAPACK's geev on two devices at once).
+      # One device: the measurement calls LAPACK (eig, solve), see devices.compile_over_devices.
       f = jax.jit(jax.vmap(lambda p, k: measure(cell, p, inputs, k, steps=steps, tol=tol)))
       t = time.perf_counter()
       fc = f.lower(params, keys).compile()
