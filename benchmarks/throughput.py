@@ -28,6 +28,7 @@ import optax
 from rnnstab.config import Config
 from rnnstab.devices import compile_over_devices, seed_devices, use_every_core
 from rnnstab.experiment import seed_parallel_mode
+from rnnstab.orthogonal import orthogonal_init
 from rnnstab.train import make_train
 
 FLAX_CELLS = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell, "tanh": nn.SimpleCell}
@@ -63,7 +64,10 @@ def flax_chunk(config: Config):
   class Model(nn.Module):
     @nn.compact
     def __call__(self, xs):
-      ys = nn.RNN(FLAX_CELLS[config.cell](features=config.hidden))(xs)
+      # Flax's default orthogonal init calls LAPACK's QR once per gate; concurrent QRs wedge XLA:CPU in
+      # jaxlib 0.10.2 (BUILD.md). The same Haar-orthogonal matrices, computed without LAPACK:
+      cell = FLAX_CELLS[config.cell](features=config.hidden, recurrent_kernel_init=orthogonal_init())
+      ys = nn.RNN(cell)(xs)
       return nn.Dense(task.output_size)(ys)
 
   model = Model()

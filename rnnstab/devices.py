@@ -114,8 +114,9 @@ def compile_over_devices(fn: Callable, mode: str | int, num_seeds: int, devices:
 
   jaxlib 0.10's CPU LAPACK kernels split a batch over XLA's intra-op pool and wait for the pieces from
   inside a pool thread; with one device per core, two devices in such a kernel at once hold every pool
-  thread and deadlock (BUILD.md, "Known issue: nested waits"). Orthogonal inits (QR) and spectral radii
-  (eig) are such programs; they are short, so one device costs little.
+  thread and deadlock (BUILD.md, "Known issue: nested waits"). Exact spectral radii (eig) and Newton
+  steps (solve) are such programs; they are short, so one device costs little. (Orthogonal inits are not:
+  ``rnnstab.orthogonal`` computes them without LAPACK.)
 
   Returns:
     ``call(tree, *shared)``, which places ``tree`` on the devices the program uses (``call.devices``).

@@ -99,7 +99,7 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   S = config.seeds
 
   def compiled(fn, mode, *example, donate=False):
-    # Every program on all devices, except those that call LAPACK (orthogonal inits, spectral radii):
+    # Every program on all devices, except those that call LAPACK (exact spectral radii):
     # those run on one device (devices.compile_over_devices says why).
     return compile_over_devices(fn, mode, S, devices, *example, donate=donate)
 

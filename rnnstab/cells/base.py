@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from rnnstab.orthogonal import orthogonal
+
 Array = jax.Array
 PyTree = Any
 
@@ -111,7 +113,7 @@ class Cell:
     """An (H, H) recurrent matrix for the non-default recurrent inits."""
     H, dt = self.hidden_size, self.param_dtype
     if self.recurrent_init == "orthogonal":
-      return jax.nn.initializers.orthogonal()(key, (H, H), dt)
+      return orthogonal(key, H, dtype=dt)  # LAPACK-free: safe in any program on any number of devices
     if self.recurrent_init == "identity":
       return jnp.eye(H, dtype=dt)
     raise ValueError(f"{type(self).__name__}: no recurrent matrix rule for {self.recurrent_init!r}")
