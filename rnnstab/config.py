@@ -5,6 +5,7 @@ import dataclasses
 
 from rnnstab.cells import CELLS
 from rnnstab.inits import INITS
+from rnnstab.objectives.lsc import lsc_targets
 from rnnstab.optimizers import OPTIMIZERS
 from rnnstab.tasks import TASKS
 from rnnstab.unroll import BACKENDS
@@ -41,6 +42,12 @@ class Config:
     warmup_steps: Adam steps of ``--init=warmup`` (100 in the warmup paper).
     warmup_lr: learning rate of the warmup phase (1e-2).
     vaa_target: the VAA* each layer is warmed up to (0.95).
+    lsc_targets: target rule of ``--init=lsc``: "one" (radius 1 in time and depth, the default the
+      measurements support), "half" (0.5 each in a deep stack) or "unbalanced" (time T/(L+T), depth L/(L+T)).
+    lsc_kinds: comma-separated Jacobian kinds ``--init=lsc`` trains (time, depth, encoder, decoder).
+    lsc_steps: step budget of the LSC pre-training (it stops earlier once every radius is within 0.08 of
+      its target for 20 steps).
+    lsc_lr: AdaBelief learning rate of the LSC pre-training.
     analysis_every: measure reachable multistability (VAA, stable equilibria) at the first evaluation at or
       after every multiple of this many steps, at the start (before and after a pre-training phase) and at
       the end; 0 turns it off.
@@ -72,6 +79,10 @@ class Config:
   warmup_steps: int = 100
   warmup_lr: float = 1e-2
   vaa_target: float = 0.95
+  lsc_targets: str = "one"
+  lsc_kinds: str = "time,depth,decoder"
+  lsc_steps: int = 500
+  lsc_lr: float = 1e-2
   analysis_every: int = 1000
   analysis_steps: int = 10_000
   analysis_samples: int = 32
@@ -82,7 +93,7 @@ class Config:
         raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
                          f"{', '.join(registry.names())}")
     for flag in ("seeds", "hidden", "layers", "seq_len", "batch", "steps", "log_every", "eval_batch", "unroll",
-                 "warmup_steps", "analysis_steps", "analysis_samples"):
+                 "warmup_steps", "analysis_steps", "analysis_samples", "lsc_steps"):
       value = getattr(self, flag)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
@@ -94,6 +105,9 @@ class Config:
       raise ValueError(f"--analysis_every: must be a non-negative integer (0: off), got {self.analysis_every!r}")
     if not (self.warmup_lr > 0 and self.warmup_lr < float("inf")):
       raise ValueError(f"--warmup_lr: must be a positive finite number, got {self.warmup_lr!r}")
+    if not (self.lsc_lr > 0 and self.lsc_lr < float("inf")):
+      raise ValueError(f"--lsc_lr: must be a positive finite number, got {self.lsc_lr!r}")
+    lsc_targets(self.lsc_targets, layers=self.layers, seq_len=self.seq_len, kinds=tuple(self.lsc_kinds.split(",")))
     if not 0 < self.vaa_target <= 1:
       raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {self.vaa_target!r}")
     if not self.clip >= 0:

@@ -74,6 +74,16 @@ def _multistability_line(m) -> str:
           f"not converged {np.mean(m['not_converged']):.0%}")
 
 
+def _radii_line(info) -> str:
+  """The LSC pre-training in one line: who met the targets, how fast, mean radii before -> after."""
+  info = jax.device_get(info)
+  kinds = sorted(info["radii_after"])
+  mean = lambda d, k: ", ".join(f"{v:.2f}" for v in np.mean(np.asarray(d[k]), axis=0))
+  radii = "; ".join(f"{k} {mean(info['radii_before'], k)} -> {mean(info['radii_after'], k)}" for k in kinds)
+  return (f"{int(np.sum(info['converged']))}/{len(info['steps'])} seeds met the targets, median "
+          f"{int(np.median(info['steps']))} steps; mean radii per layer {radii}")
+
+
 def run(config: Config, out: str = "runs", name: str | None = None,
         log: Callable[[str], None] = print) -> dict:
   """Trains ``config.seeds`` seeds and writes the run directory.
@@ -108,6 +118,8 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   states, pretrain_info = init(keys)
   if jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured, per seed
     results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, jax.device_get(pretrain_info)))
+    if "radii_after" in pretrain_info:
+      log(f"[rnnstab] {config.init}: {_radii_line(pretrain_info)}")
   evaluate = compiled(trainer.evaluate, mode, states)
   n0 = jnp.int32(config.log_every)
   chunk_c = compiled(trainer.chunk, mode, states, n0, donate=True)

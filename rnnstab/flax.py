@@ -61,6 +61,10 @@ class FlaxCell:
   def step(self, params, state, x):
     return self.module.apply({"params": params}, state, x)
 
+  def output(self, state):
+    """Flax's convention: an LSTM carry is (c, h) and its output h; other carries are the output."""
+    return state[-1] if isinstance(state, (tuple, list)) else state
+
   def recurrent_weights(self, params) -> dict:
     flat, _ = tree_flatten_with_path(params)
     return {keystr(p, simple=True, separator="/"): v for p, v in flat if self.is_recurrent(p, v)}

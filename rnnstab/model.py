@@ -49,4 +49,9 @@ class SequenceModel:
   def apply(self, params, inputs):
     """inputs (T, B, D) -> predictions (T, B, O)."""
     _, ys = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll)
-    return dot(ys, params["readout"]["W"]) + f32(params["readout"]["b"])
+    return self.readout(params["readout"], ys)
+
+  @staticmethod
+  def readout(readout_params, ys):
+    """The cell's outputs (..., H) -> predictions (..., O)."""
+    return dot(ys, readout_params["W"]) + f32(readout_params["b"])

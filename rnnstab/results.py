@@ -170,6 +170,24 @@ def plot_multistability(rows: list[dict], path: str | os.PathLike, title: str) -
   os.replace(tmp, path)
 
 
+def plot_gradient_grid(grid, path: str | os.PathLike, title: str) -> None:
+  """Heatmap of log10 ||dL/d s^l_t|| (layers x time), the LSC paper's Fig. 1 view."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  g = np.log10(np.maximum(np.asarray(grid, np.float64), 1e-38))
+  fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * g.shape[0]))
+  im = ax.imshow(g, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+  ax.set_xlabel("time step t")
+  ax.set_ylabel("layer l")
+  ax.set_title(title)
+  fig.colorbar(im, ax=ax, label="log10 ||dL / d s^l_t||")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
 def format_table(summary: dict) -> str:
   """The end-of-run table: one row per seed, then mean +- std over healthy seeds."""
   metrics = list(summary["final"])

@@ -63,8 +63,7 @@ class Trainer:
     params = self.initial_params(key)
     info = {}
     if self.pretrain is not None:
-      cell_params, info = self.pretrain(self.model.cell, params["cell"], self.task, k_pre, self.config)
-      params = {**params, "cell": cell_params}
+      params, info = self.pretrain(self.model, params, self.task, k_pre, self.config)
     state = TrainState(params, self.optimizer.init(params), jnp.int32(0), k_data, k_eval,
                        jnp.int32(-1), jnp.int32(0), analysis_key(key))
     return state, info

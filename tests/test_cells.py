@@ -45,6 +45,7 @@ def test_step_matches_numpy(name):
   np.testing.assert_allclose(y, ref_y, rtol=2e-5, atol=2e-5)
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5), new_state, ref_state)
   assert y.shape == (B, H) and y.dtype == jnp.float32
+  np.testing.assert_array_equal(cell.output(new_state), y)  # output(state) is the y step returns
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))

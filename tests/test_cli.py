@@ -58,6 +58,17 @@ def test_warmup_run_with_partial_warmup_logs_multistability_before_and_after(tmp
   assert (d / "multistability.png").stat().st_size > 1000
 
 
+def test_lsc_run_pretrains_every_seed_and_reports_the_radii(tmp_path):
+  args = TINY + ["--init=lsc", "--layers=2", "--lsc_steps=200", "--analysis_every=0", f"--out={tmp_path}",
+                 "--name=lsc"]
+  proc = run(args, tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  pre = json.loads((tmp_path / "lsc" / "pretrain.json").read_text())
+  assert pre["converged"] == [True, True] and all(0 < s < 200 for s in pre["steps"])
+  assert np.all(np.abs(np.asarray(pre["radii_after"]["time"]) - 1.0) < 0.08)   # seeds x layers
+  assert "lsc: 2/2 seeds met the targets" in proc.stdout
+
+
 def test_never_overwrites_a_run_dir(tiny_run):
   out, _ = tiny_run
   before = (out / "tiny" / "metrics.jsonl").read_text()
@@ -71,7 +82,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
 @pytest.mark.parametrize("args,message", [
     (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: brc, gru, lstm, mgu, nbrc, plrnn, relu, tanh"),
     (["--task=bar"], "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, psmnist, smnist"),
-    (["--init=nope"], "--init: unknown init 'nope'; valid choices: chrono, default, identity, orthogonal, warmup"),
+    (["--init=nope"], "--init: unknown init 'nope'; valid choices: chrono, default, identity, lsc, orthogonal, warmup"),
     (["--seeds=0"], "--seeds: must be a positive integer, got 0"),
     (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
     (["--lr=-1"], "--lr: must be a positive finite number, got -1.0"),

@@ -42,6 +42,7 @@ def test_adapter_matches_flax_rnn(module):
   ref = nn.RNN(module).apply({"params": {"cell": params}}, xs)
   state, ys = unroll(cell, params, xs, time_major=False)
   np.testing.assert_allclose(ys, ref, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(cell.output(state), ys[:, -1])
   # Gradients flow through the adapter exactly as through nn.RNN.
   g = jax.grad(lambda p: jnp.sum(unroll(cell, p, xs, time_major=False)[1] ** 2))(params)
   g_ref = jax.grad(lambda p: jnp.sum(nn.RNN(module).apply({"params": {"cell": p}}, xs) ** 2))(params)

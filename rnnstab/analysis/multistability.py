@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from rnnstab.analysis.radius import power_radius
 from rnnstab.analysis.vaa import pairwise_distances, vaa
 from rnnstab.cells.combinators import project, recur
 
@@ -146,17 +147,7 @@ def spectral_radius(cell, params, state, u: Array, *, method: str = "exact", ite
 
   def one(s, k):
     flat, _, F = _flat_map(cell, params, s, u)
-    _, jvp = jax.linearize(F, flat)
-    v0 = jax.random.normal(k, flat.shape, jnp.float32)
-    v0 = v0 / jnp.linalg.norm(v0)
-
-    def body(v, _):
-      w = jvp(v)
-      g = jnp.linalg.norm(w)
-      return w / jnp.maximum(g, 1e-30), jnp.log(jnp.maximum(g, 1e-30))
-
-    _, logs = jax.lax.scan(body, v0, None, length=iterations)
-    return jnp.exp(jnp.mean(logs[iterations // 2:]))
+    return power_radius(F, flat, k, iterations=iterations)
 
   n = jax.tree_util.tree_leaves(state)[0].shape[0]
   return jax.vmap(one)(state, jax.random.split(key, n))

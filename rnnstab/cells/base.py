@@ -5,6 +5,7 @@ A cell is a frozen dataclass of static settings with pure methods over explicit 
     cell.init(key, input_size)          -> params
     cell.initial_state(params, batch)   -> state
     cell.step(params, state, x)         -> (state, y)
+    cell.output(state)                  -> y   (the y that step returns with this state)
 
 Leaf cells split ``step`` into ``project`` (the part that depends on the input alone, e.g. ``x @ U + b``)
 and ``recur`` (the sequential part). ``unroll`` applies ``project`` to the whole sequence as one large
@@ -96,6 +97,11 @@ class Cell:
     """All-zeros float32 state of shape batch + (hidden_size,)."""
     del params
     return jnp.zeros(batch_shape(batch) + (self.hidden_size,), jnp.float32)
+
+  def output(self, state: PyTree) -> Array:
+    """The output y of the step that produced ``state``: the state itself for single-vector states.
+    The LSC's depth Jacobians differentiate through it (d s^l / d s^{l-1} = d s^l / d y^{l-1} . d y^{l-1} / d s^{l-1})."""
+    return state
 
   def project(self, params: PyTree, x: Array) -> PyTree:
     """Input-only part of a step, applied to any leading shape (a whole sequence at once in unroll):

@@ -25,6 +25,12 @@ def recur(cell, params, state, xp):
   return cell.recur(params, state, xp) if hasattr(cell, "project") else cell.step(params, state, xp)
 
 
+def output(cell, state):
+  """The output y of any cell (leaf, Stack, Double or adapted Flax cell) as a function of its state: what
+  ``step`` returns alongside that state."""
+  return cell.output(state)
+
+
 @dataclasses.dataclass(frozen=True)
 class Stack:
   """Deep RNN: layer l reads the output of layer l-1 at the same time step.
@@ -69,6 +75,9 @@ class Stack:
   def step(self, params, state, x):
     return self.recur(params, state, self.project(params, x))
 
+  def output(self, state):
+    return self.cells[-1].output(state[-1])
+
 
 @dataclasses.dataclass(frozen=True)
 class Double:
@@ -103,6 +112,9 @@ class Double:
 
   def step(self, params, state, x):
     return self.recur(params, state, self.project(params, x))
+
+  def output(self, state):
+    return jnp.concatenate([self.first.output(state[0]), self.second.output(state[1])], axis=-1)
 
 
 def stack(cell, layers: int) -> Stack:

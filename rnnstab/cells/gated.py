@@ -88,6 +88,9 @@ class LSTM(Cell):
     zeros = jnp.zeros(batch_shape(batch) + (self.hidden_size,), jnp.float32)
     return {"h": zeros, "c": zeros}
 
+  def output(self, state):
+    return state["h"]
+
   def recur(self, params, state, xp):
     h = state["h"]
     i = jax.nn.sigmoid(xp["i"] + dot(h, params["W_i"]))

@@ -1,8 +1,9 @@
 """Named initialisations behind ``--init``, and the registry later pre-training phases extend.
 
 An ``Init`` has two parts: ``configure(cell, config) -> cell`` chooses static cell settings (e.g. an
-orthogonal recurrent kernel), and an optional ``pretrain(cell, params, task, key, config) -> (params, info)``
-phase that runs per seed, vmapped over seeds, before training (warmup and LSC register themselves here).
+orthogonal recurrent kernel), and an optional ``pretrain(model, params, task, key, config) -> (params, info)``
+phase on the whole ``SequenceModel`` (cell and readout) that runs per seed, vmapped over seeds, before
+training (warmup and LSC register themselves here).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Callable, Optional
 import jax
 
 from rnnstab.cells import CELLS, LSTM, Double, Stack, map_leaves
+from rnnstab.objectives.lsc import BATCH as LSC_BATCH, lsc_pretrain, lsc_targets
 from rnnstab.objectives.warmup import BATCH as WARMUP_BATCH, warm_up
 from rnnstab.registry import Registry
 
@@ -53,15 +55,25 @@ def _has_double_layers(cell) -> bool:
   return all(isinstance(c, Double) for c in layers)
 
 
-def _warmup_pretrain(cell, params, task, key, config):
+def _warmup_pretrain(model, params, task, key, config):
   """``--init=warmup``: the paper's warmup of every seed (partial warmup when the layers are double).
 
   The seeds of a run share one iteration-length schedule (drawn from ``--seed``), so that vmapped seeds
   skip the iterations past each step's length together; everything else is drawn per seed."""
   schedule = jax.random.fold_in(jax.random.key(config.seed), 0x3A4)
-  return warm_up(cell, params, lambda k: task.sample(k, WARMUP_BATCH).inputs, key, steps=config.warmup_steps,
-                 lr=config.warmup_lr, target=config.vaa_target, partial=_has_double_layers(cell),
-                 schedule_key=schedule)
+  cell_params, info = warm_up(model.cell, params["cell"], lambda k: task.sample(k, WARMUP_BATCH).inputs, key,
+                              steps=config.warmup_steps, lr=config.warmup_lr, target=config.vaa_target,
+                              partial=_has_double_layers(model.cell), schedule_key=schedule)
+  return {**params, "cell": cell_params}, info
+
+
+def _lsc_pretrain(model, params, task, key, config):
+  """``--init=lsc``: every seed pre-trained until each trained Jacobian radius (time, depth, decoder by
+  default) is within 0.08 of its ``--lsc_targets`` target for 20 steps, or ``--lsc_steps``."""
+  targets = lsc_targets(config.lsc_targets, layers=config.layers, seq_len=config.seq_len,
+                        kinds=tuple(config.lsc_kinds.split(",")))
+  return lsc_pretrain(model.cell, params, lambda k: task.sample(k, LSC_BATCH).inputs, key, targets=targets,
+                      readout=model.readout, lr=config.lsc_lr, max_steps=config.lsc_steps)
 
 
 INITS = Registry("init")
@@ -71,5 +83,7 @@ INITS.register("identity", Init(_recurrent("identity")), "identity recurrent ker
 INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")
 INITS.register("warmup", Init(pretrain=_warmup_pretrain),
                "warm up to VAA* = --vaa_target (Lambrechts et al. 2023); with --double only the first halves")
+INITS.register("lsc", Init(pretrain=_lsc_pretrain),
+               "pre-train Jacobian radii to the Local Stability Condition, --lsc_targets (Herranz-Celotti & Rouat)")
 
 __all__ = ["INITS", "Init"]
