@@ -62,3 +62,26 @@ def plrnn(p, z, s):
   C_paper = np.asarray(p["C"], np.float64).T
   z = (A @ z.T + W_paper @ np.maximum(z, 0).T + p["h"][:, None] + C_paper @ s.T).T
   return z, z
+
+
+def alif(p, state, x, tau_m=20.0, tau_a=200.0, b0=0.01, beta=1.8):
+  """Bellec et al. 2018/2020: v' = alpha v + x U + z W + b - z (b0 + beta a); a' = rho a + z;
+  z' = 1[v' > b0 + beta a'] (W without self-connections)."""
+  alpha, rho = np.exp(-1 / tau_m), np.exp(-1 / tau_a)
+  v, a, z = state["v"], state["a"], state["z"]
+  W = p["W"] * (1 - np.eye(p["W"].shape[0]))
+  v = alpha * v + x @ p["U"] + z @ W + p["b"] - z * (b0 + beta * a)
+  a = rho * a + z
+  z = (v > b0 + beta * a).astype(np.float64)
+  return {"v": v, "a": a, "z": z}, z
+
+
+def lru(p, state, u):
+  """Orvieto et al. 2023 in complex arithmetic: x' = lambda x + gamma (u B); y = Re(x' C) + u D."""
+  lam = np.exp(-np.exp(p["nu_log"]) + 1j * np.exp(p["theta_log"]))
+  x = state["re"] + 1j * state["im"]
+  B = p["B_re"] + 1j * p["B_im"]
+  C = p["C_re"] + 1j * p["C_im"]
+  x = lam * x + np.exp(p["gamma_log"]) * (u @ B)
+  y = (x @ C).real + u @ p["D"]
+  return {"re": x.real, "im": x.imag, "y": y}, y

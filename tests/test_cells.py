@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import numpy_reference as ref
-from rnnstab.cells import BRC, CELLS, GRU, LSTM, MGU, NBRC, PLRNN, ReLURNN, TanhRNN, recurrent_weights
+from rnnstab.cells import ALIF, BRC, CELLS, GRU, LRU, LSTM, MGU, NBRC, PLRNN, ReLURNN, TanhRNN, recurrent_weights
 
 REFERENCES = {"tanh": ref.tanh_rnn, "relu": ref.relu_rnn, "gru": ref.gru, "lstm": ref.lstm, "mgu": ref.mgu,
-              "brc": ref.brc, "nbrc": ref.nbrc, "plrnn": ref.plrnn}
+              "brc": ref.brc, "nbrc": ref.nbrc, "plrnn": ref.plrnn, "alif": ref.alif, "lru": ref.lru}
 D, H, B = 3, 5, 4
 
 
@@ -137,3 +137,33 @@ def test_init_is_deterministic_and_hidden_size_validated(name):
 def test_cells_are_frozen():
   with pytest.raises(dataclasses.FrozenInstanceError):
     GRU(hidden_size=4).hidden_size = 5
+
+
+def test_alif_surrogate_gradient_and_no_self_connections():
+  from rnnstab.cells.spiking import spike
+  u = jnp.linspace(-2.0, 2.0, 9)
+  np.testing.assert_allclose(jax.vmap(jax.grad(spike))(u), 0.3 * np.maximum(0.0, 1.0 - np.abs(u)), atol=1e-7)
+  np.testing.assert_array_equal(spike(u), (u > 0).astype(np.float32))
+  cell = ALIF(hidden_size=8)
+  p = cell.init(jax.random.key(0), 3)
+  np.testing.assert_array_equal(np.diag(p["W"]), 0.0)
+  # Gradients reach the input weights through spikes over time (the surrogate), and none reach W's diagonal.
+  from rnnstab.unroll import unroll
+  xs = 3.0 * jax.random.normal(jax.random.key(1), (20, 4, 3))
+  g = jax.grad(lambda q: jnp.sum(unroll(cell, q, xs)[1]))({**p, "W": p["W"] + jnp.eye(8)})
+  assert np.abs(g["U"]).sum() > 0 and np.all(np.diag(g["W"]) == 0)
+
+
+def test_lru_ring_init_and_time_radius():
+  from rnnstab.analysis.jacobians import lsc_radii
+  cell = LRU(hidden_size=16, r_min=0.5, r_max=0.8)
+  p = cell.init(jax.random.key(0), 16)
+  modulus = np.exp(-np.exp(np.asarray(p["nu_log"])))
+  assert modulus.min() >= 0.5 - 1e-6 and modulus.max() <= 0.8 + 1e-6
+  np.testing.assert_allclose(np.exp(p["gamma_log"]), np.sqrt(1 - modulus ** 2), rtol=1e-5)
+  assert np.count_nonzero(p["D"] - np.diag(np.diag(p["D"]))) == 0   # D = H: an element-wise skip
+  # A linear diagonal recurrence: the time Jacobian's spectral radius is max |lambda| at every state.
+  r = lsc_radii(cell, p, jax.random.normal(jax.random.key(1), (5, 3, 16)), jax.random.key(2))
+  np.testing.assert_allclose(r["time"], modulus.max(), rtol=3e-3)
+  with pytest.raises(ValueError, match="r_min < r_max"):
+    LRU(hidden_size=4, r_min=0.9, r_max=0.5)

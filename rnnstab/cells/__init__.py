@@ -6,6 +6,8 @@ from rnnstab.cells.bistable import BRC, NBRC
 from rnnstab.cells.combinators import Double, Stack, double, leaves, map_leaves, stack
 from rnnstab.cells.gated import GRU, LSTM, MGU
 from rnnstab.cells.plrnn import PLRNN
+from rnnstab.cells.spiking import ALIF
+from rnnstab.cells.ssm import LRU
 from rnnstab.cells.vanilla import ReLURNN, TanhRNN
 from rnnstab.registry import Registry
 
@@ -18,6 +20,8 @@ CELLS.register("mgu", MGU, "minimal gated unit (Zhou et al. 2016)")
 CELLS.register("brc", BRC, "bistable recurrent cell (Vecoven et al. 2021)")
 CELLS.register("nbrc", NBRC, "neuromodulated bistable recurrent cell (Vecoven et al. 2021)")
 CELLS.register("plrnn", PLRNN, "piecewise-linear RNN (Schmidt et al. 2021)")
+CELLS.register("alif", ALIF, "adaptive LIF spiking neurons, surrogate gradient (Bellec et al. 2018)")
+CELLS.register("lru", LRU, "linear recurrent unit, diagonal complex state (Orvieto et al. 2023)")
 
 
 def recurrent_weights(cell, params) -> dict:
@@ -40,5 +44,5 @@ def recurrent_weights(cell, params) -> dict:
   return out
 
 
-__all__ = ["BRC", "CELLS", "Cell", "Double", "GRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "Stack",
+__all__ = ["ALIF", "BRC", "CELLS", "Cell", "Double", "GRU", "LRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "Stack",
            "TanhRNN", "double", "leaves", "map_leaves", "recurrent_weights", "stack"]
