@@ -80,7 +80,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: brc, gru, lstm, mgu, nbrc, plrnn, relu, tanh"),
+    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, gru, lru, lstm, mgu, nbrc, plrnn, relu, tanh"),
     (["--task=bar"], "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, psmnist, smnist"),
     (["--init=nope"], "--init: unknown init 'nope'; valid choices: chrono, default, identity, lsc, orthogonal, warmup"),
     (["--seeds=0"], "--seeds: must be a positive integer, got 0"),

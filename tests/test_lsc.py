@@ -192,3 +192,12 @@ def test_gradient_grid_of_an_lstm_stack_includes_the_cell_state():
   # dL/dx_0 = dL/ds^0_0 . d s^0_0 / d x_0, so both vanish or neither does.
   gx = jax.grad(lambda x: jnp.mean(unroll(cell, params, x)[1][-1] ** 2))(xs)
   assert (np.abs(gx[0]).sum() > 0) == (grid[0, 0] > 0)
+
+
+@pytest.mark.parametrize("init, activation", [("glorot", "tanh"), ("he", "relu"), ("orthogonal", "linear")])
+def test_classic_mlp_inits_meet_the_lsc_in_expectation(init, activation):
+  """Depth 30, width 128 (the paper's feed-forward setting): the mean layer radius is within 0.1 of 1."""
+  from rnnstab.feedforward import mlp_init, mlp_radii
+  layers = mlp_init(jax.random.key(0), (128,) * 31, init)
+  r = np.asarray(mlp_radii(layers, jax.random.normal(jax.random.key(1), (8, 128)), activation))
+  assert r.shape == (30, 8) and abs(r.mean() - 1.0) < 0.1, r.mean()

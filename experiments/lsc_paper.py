@@ -1,0 +1,171 @@
+"""Reproductions of the Local Stability Condition paper's claims (Herranz-Celotti & Rouat), as Markdown tables.
+
+    python experiments/lsc_paper.py --study=mlp        # 1. Glorot / He / orthogonal MLPs meet the LSC
+    python experiments/lsc_paper.py --study=radii      # 2. LSC pre-training reaches its targets, every cell
+    python experiments/lsc_paper.py --study=learning   # 3. depth-5 stacks: none vs rho = 1 / 0.5 / unbalanced
+
+Study 3 trains every configuration of --configs (cell+rule, rule one of none, one, half, unbalanced) with
+``experiments/run.py``'s machinery, one run directory each under --out, and writes each configuration's
+gradient grid after pre-training (a heatmap PNG next to its run). Results and commands: docs/lsc.md.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
+
+from rnnstab import experiment, results
+from rnnstab.analysis import gradient_grid, lsc_radii
+from rnnstab.cells import CELLS
+from rnnstab.config import Config
+from rnnstab.devices import use_every_core
+from rnnstab.feedforward import mlp_init, mlp_radii
+from rnnstab.objectives.lsc import RULES
+from rnnstab.train import make_train
+
+flags.DEFINE_enum("study", "mlp", ["mlp", "radii", "learning"], "which claim to check")
+flags.DEFINE_string("task", "copy", "task of the learning study")
+flags.DEFINE_integer("seeds", 16, "seeds per configuration")
+flags.DEFINE_integer("hidden", 32, "units per layer")
+flags.DEFINE_integer("layers", 5, "depth of the stacks")
+flags.DEFINE_integer("seq_len", 100, "T")
+flags.DEFINE_integer("steps", 1000, "training steps of the learning study")
+flags.DEFINE_string("cells", "tanh,relu,gru,lstm,mgu,brc,nbrc,plrnn,alif,lru", "cells of the radii study")
+flags.DEFINE_string("rule", "one", "target rule of the radii study (one, half, unbalanced)")
+flags.DEFINE_string("configs", "gru+none,gru+one,gru+half,gru+unbalanced,lstm+none,lstm+one,lstm+half,"
+                    "lstm+unbalanced,alif+none,alif+one,alif+half,alif+unbalanced",
+                    "learning study configurations: cell+rule")
+flags.DEFINE_string("out", "runs/lsc_paper", "parent directory of the learning study's run directories")
+FLAGS = flags.FLAGS
+
+
+def _fmt(values, digits=2) -> str:
+  v = np.asarray(values, np.float64)
+  return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if v.size > 1 else 0.0:.{digits}f}"
+
+
+def mlp() -> None:
+  """Claim: the classic inits give feed-forward layer Jacobians of radius 1 in expectation."""
+  print(f"| init | activation | mean layer radius (depth 30, width 128, {FLAGS.seeds} seeds) | min layer | max layer |")
+  print("|---|---|---|---|---|")
+  for init, act in (("glorot", "tanh"), ("he", "relu"), ("orthogonal", "linear"), ("orthogonal", "tanh"),
+                    ("glorot", "relu"), ("he", "tanh")):
+    radii = []
+    for s in range(FLAGS.seeds):
+      layers = mlp_init(jax.random.key(s), (128,) * 31, init)
+      radii.append(np.asarray(mlp_radii(layers, jax.random.normal(jax.random.key(10_000 + s), (32, 128)), act)))
+    per_layer = np.mean(radii, axis=(0, 2))
+    print(f"| {init} | {act} | {_fmt([r.mean() for r in radii], 3)} | {per_layer.min():.3f} | {per_layer.max():.3f} |")
+
+
+def _mean_radii(info, kind, which):
+  return np.asarray(info[which][kind]).mean(axis=0)   # over seeds: (layers,)
+
+
+def radii() -> None:
+  """Claim: LSC pre-training brings every radius within 0.08 of its target, for every cell."""
+  print(f"rule {FLAGS.rule}, {FLAGS.layers} x {FLAGS.hidden}, {FLAGS.task} inputs (T = {FLAGS.seq_len}), "
+        f"{FLAGS.seeds} seeds; radii averaged over seeds, one number per layer")
+  print("| cell | seeds within 0.08 | median steps | time before -> after | depth before -> after | "
+        "decoder before -> after |")
+  print("|---|---|---|---|---|---|")
+  for name in FLAGS.cells.split(","):
+    config = Config(cell=name, init="lsc", lsc_targets=FLAGS.rule, hidden=FLAGS.hidden, layers=FLAGS.layers,
+                    seq_len=FLAGS.seq_len, task=FLAGS.task, seeds=FLAGS.seeds)
+    trainer = make_train(config)
+    keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
+    _, info = jax.jit(jax.vmap(trainer.init))(keys)
+    cells = []
+    for kind in ("time", "depth", "decoder"):
+      b, a = _mean_radii(info, kind, "radii_before"), _mean_radii(info, kind, "radii_after")
+      cells.append(f"{' '.join(f'{v:.2f}' for v in b)} -> {' '.join(f'{v:.2f}' for v in a)}")
+    steps = np.asarray(info["steps"])
+    print(f"| {name} | {int(np.sum(info['converged']))}/{FLAGS.seeds} | {int(np.median(steps))} | "
+          f"{' | '.join(cells)} |", flush=True)
+
+
+def _config(spec: str) -> Config:
+  cell, _, rule = spec.partition("+")
+  if cell not in CELLS or rule not in ("none",) + RULES:
+    raise ValueError(f"--configs: bad configuration {spec!r}; write cell+rule with cell one of "
+                     f"{', '.join(CELLS.names())} and rule one of none, {', '.join(RULES)}")
+  return Config(cell=cell, init="default" if rule == "none" else "lsc", lsc_targets=rule if rule != "none" else "one",
+                task=FLAGS.task, seq_len=FLAGS.seq_len, hidden=FLAGS.hidden, layers=FLAGS.layers,
+                seeds=FLAGS.seeds, steps=FLAGS.steps, lr=1e-3, log_every=100, analysis_every=0)
+
+
+def _grid(config: Config, path: Path, title: str):
+  """Seed 0's gradient grid on one task batch right after its init (and pre-training): (L, T)."""
+  trainer = make_train(config)
+  key = jax.random.split(jax.random.key(config.seed), config.seeds)[0]
+
+  def one(key):
+    state, _ = trainer.init(key)
+    batch = trainer.task.sample(jax.random.key(123), 32)
+    params = state.params
+    loss = lambda ys: jnp.mean(trainer.task.loss(trainer.model.readout(params["readout"], ys), batch.targets,
+                                                 batch.mask))
+    return gradient_grid(trainer.model.cell, params["cell"], batch.inputs, loss)
+
+  grid = np.asarray(jax.jit(one)(key))
+  results.plot_gradient_grid(grid, path, title)
+  return grid
+
+
+# A seed has learnt the task once its test score crosses this (MSE tasks: chance is 1).
+SOLVED = {"mse": ("<", 0.1), "accuracy": (">=", 0.9)}
+
+
+def learning() -> None:
+  """Claim: pre-training to the LSC helps deep RNNs learn; which target helps on long-memory tasks."""
+  configs = [(spec, _config(spec)) for spec in FLAGS.configs.split(",")]  # all validated before any work
+  task = make_train(configs[0][1]).task
+  key = f"eval_{task.metric}"
+  op, bound = SOLVED[task.metric]
+  solved_at = (lambda v: v < bound) if op == "<" else (lambda v: v >= bound)
+  rows = []
+  for spec, config in configs:
+    summary = experiment.run(config, out=FLAGS.out, log=lambda s: None)
+    run_dir = Path(summary["run_dir"])
+    grid = _grid(config, run_dir / "gradient_grid.png", f"{spec}: log10 ||dL/ds|| after init")
+    # Growth across the grid: the gradient at the first layer's first step over the last layer's last step.
+    growth = math.log10(max(grid[0, 0], 1e-38) / max(grid[-1, -1], 1e-38))
+    metrics = results.read_metrics(run_dir / "metrics.jsonl")
+    reach = []
+    for seed in range(config.seeds):
+      hit = [r["step"] for r in metrics if r["seed"] == seed and r.get(key) is not None and solved_at(r[key])]
+      reach.append(min(hit) if hit else math.inf)
+    solved = [s for s in reach if s < math.inf]
+    final = summary["final"][key]
+    rows.append(f"| {spec} | {growth:+.1f} | {final['mean']:.3f} +- {final['std']:.3f} | {len(solved)}/{config.seeds} | "
+                f"{int(np.median(solved)) if solved else '-'} | {summary['timing']['train_s']:.0f} s |")
+    print(rows[-1], flush=True)
+  name = f"{task.metric} {op} {bound:g}"
+  print(f"\n{FLAGS.task}, T = {FLAGS.seq_len}, {FLAGS.layers} x {FLAGS.hidden}, Adam 1e-3, batch 32, {FLAGS.steps} "
+        f"steps, {FLAGS.seeds} seeds (chance {task.metric} = {task.chance:.3g})")
+  print(f"| configuration | grid growth log10(g[0, 0] / g[L-1, T-1]) | final test {task.metric} | "
+        f"seeds reaching {name} | median steps to {name} | train time |")
+  print("|---|---|---|---|---|---|")
+  print("\n".join(rows))
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  use_every_core()
+  try:
+    if FLAGS.rule not in RULES:
+      raise ValueError(f"--rule: unknown rule {FLAGS.rule!r}; valid choices: {', '.join(RULES)}")
+    {"mlp": mlp, "radii": radii, "learning": learning}[FLAGS.study]()
+  except ValueError as e:
+    print(f"lsc_paper.py: error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,40 @@
+"""Smoke versions of experiments/lsc_paper.py's studies (the real ones are in docs/lsc.md)."""
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "lsc_paper.py"
+
+
+def study(args, cwd):
+  proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  return proc.stdout
+
+
+def rows(out):
+  return [l.split("|")[1].strip() for l in out.splitlines() if l.startswith("| ") and not l.startswith("| init")
+          and not l.startswith("| cell") and not l.startswith("| configuration")]
+
+
+def test_mlp_and_radii_studies(tmp_path):
+  assert rows(study(["--study=mlp", "--seeds=1"], tmp_path)) == ["glorot", "he", "orthogonal", "orthogonal",
+                                                                 "glorot", "he"]
+  out = study(["--study=radii", "--cells=gru,alif", "--seeds=2", "--hidden=8", "--layers=2", "--seq_len=10"], tmp_path)
+  assert rows(out) == ["gru", "alif"] and "| gru | 2/2 |" in out
+
+
+def test_learning_study_writes_runs_and_gradient_grids(tmp_path):
+  out = study(["--study=learning", "--configs=gru+none,gru+half", "--seeds=2", "--hidden=8", "--layers=2",
+               "--seq_len=10", "--steps=4", f"--out={tmp_path}"], tmp_path)
+  table = out.split("| configuration |")[1].splitlines()
+  assert [l.split("|")[1].strip() for l in table[2:]] == ["gru+none", "gru+half"]
+  runs = sorted(tmp_path.iterdir())
+  assert len(runs) == 2 and all((r / "gradient_grid.png").stat().st_size > 1000 for r in runs)
+
+
+def test_bad_configuration_is_a_usage_error(tmp_path):
+  proc = subprocess.run([sys.executable, str(SCRIPT), "--study=learning", "--configs=gru+twice"], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith("lsc_paper.py: error: --configs: bad configuration 'gru+twice'")
