@@ -55,10 +55,9 @@ def mlp() -> None:
   print("|---|---|---|---|---|")
   for init, act in (("glorot", "tanh"), ("he", "relu"), ("orthogonal", "linear"), ("orthogonal", "tanh"),
                     ("glorot", "relu"), ("he", "tanh")):
-    radii = []
-    for s in range(FLAGS.seeds):
-      layers = mlp_init(jax.random.key(s), (128,) * 31, init)
-      radii.append(np.asarray(mlp_radii(layers, jax.random.normal(jax.random.key(10_000 + s), (32, 128)), act)))
+    one = jax.jit(lambda k: mlp_radii(mlp_init(k, (128,) * 31, init),
+                                      jax.random.normal(jax.random.fold_in(k, 1), (32, 128)), act))
+    radii = [np.asarray(one(jax.random.key(s))) for s in range(FLAGS.seeds)]
     per_layer = np.mean(radii, axis=(0, 2))
     print(f"| {init} | {act} | {_fmt([r.mean() for r in radii], 3)} | {per_layer.min():.3f} | {per_layer.max():.3f} |")
 
