@@ -35,6 +35,8 @@ def test_gelfand_radius_against_eigenvalues():
   np.testing.assert_allclose(matrix_radius(a, "singular"), np.linalg.norm(a, 2, axis=(1, 2)), rtol=1e-4)
   g = jax.grad(lambda m: jnp.sum(gelfand_radius(m)))(jnp.asarray(a))
   assert np.all(np.isfinite(g))
+  zero = jax.grad(lambda m: jnp.sum(gelfand_radius(m)))(jnp.zeros((2, 3, 3)))   # radius 0, gradient 0, no NaN
+  np.testing.assert_array_equal(zero, 0.0)
   with pytest.raises(ValueError, match="valid choices: spectral, singular"):
     matrix_radius(a, "frobenius")
 
@@ -74,6 +76,16 @@ def test_radii_of_a_tanh_stack_match_numpy():
       np.testing.assert_allclose(got[kind], np.stack(rows), rtol=rtol, err_msg=f"{method} {kind}")
   sing = lsc_radii(cell, params, jnp.asarray(x), jax.random.key(4), norm="singular")
   np.testing.assert_allclose(sing["time"][0], np.linalg.norm(d0[:, :, None] * p0["W"].T, 2, axis=(1, 2)), rtol=1e-3)
+
+
+def test_lstm_decoder_jacobian_reads_the_output_only():
+  """The readout sees h alone: the decoder Jacobian is d y / d h, never a zero column of c."""
+  cell = stack(LSTM(hidden_size=8), 2)
+  params = cell.init(jax.random.key(0), 1)
+  w = jnp.full((8, 1), 0.7)
+  r = lsc_radii(cell, params, jax.random.normal(jax.random.key(1), (6, 16, 1)), jax.random.key(2),
+                readout=lambda y: y @ w)
+  np.testing.assert_allclose(r["decoder"], 0.7, rtol=1e-3)   # every 1 x 1 sub-matrix is an entry of w
 
 
 def test_lstm_time_jacobian_covers_the_cell_state():

@@ -6,7 +6,7 @@ has four kinds of Jacobian (per sample, at a state the network reaches on real i
     time     d s^l_{t+1} / d s^l_t          (layer l's own recurrence, input held fixed)    L of them
     depth    d s^l_{t+1} / d s^{l-1}_{t+1}  (through y^{l-1} = output(s^{l-1}))            L - 1
     encoder  d s^0_{t+1} / d x_{t+1}                                                         1
-    decoder  d readout(y^{L-1}_{t+1}) / d s^{L-1}_{t+1}   (when a readout is given)          1
+    decoder  d readout(y^{L-1}_{t+1}) / d y^{L-1}_{t+1}   (when a readout is given)          1
 
 A radius is the spectral radius (largest |eigenvalue|, the paper's default) or the largest singular value.
 A non-square Jacobian is made square by keeping a random subset of its larger axis, as the paper does.
@@ -65,10 +65,10 @@ def _one_sample_maps(cell, params, state, x, readout):
     new_states.append(new)
     u = y
   if readout is not None:
-    last_cell = layers[-1][0]
-    flat_n, unravel_n = ravel_pytree(new_states[-1])
-    maps.append(("decoder", len(layers) - 1,
-                 (lambda lc, unravel_n: lambda v: readout(lc.output(unravel_n(v))))(last_cell, unravel_n), flat_n))
+    # With respect to the last layer's output, which is all the readout sees: taken with respect to a
+    # full state, an LSTM's c (or an ALIF's v, a) would only add zero columns, and a random square
+    # sub-matrix of a 1-output readout would then often be a single zero.
+    maps.append(("decoder", len(layers) - 1, readout, u))
   return maps
 
 

@@ -36,14 +36,20 @@ def gelfand_radius(m: jax.Array, squarings: int = SQUARINGS) -> jax.Array:
 
   def body(_, carry):
     p, log_scale = carry
-    c = jnp.sqrt(jnp.sum(p * p, axis=(-2, -1)))
-    c = jnp.maximum(c, 1e-30)           # a nilpotent / zero matrix: radius -> 0, no NaN
+    c = _safe_norm(p)
     p = p / c[..., None, None]
     return p @ p, 2.0 * (log_scale + jnp.log(c))
 
   p, log_scale = jax.lax.fori_loop(0, squarings, body, (m, jnp.zeros(m.shape[:-2], jnp.float32)))
-  last = jnp.log(jnp.maximum(jnp.sqrt(jnp.sum(p * p, axis=(-2, -1))), 1e-30))
-  return jnp.exp((log_scale + last) / 2.0 ** squarings)
+  return jnp.exp((log_scale + jnp.log(_safe_norm(p))) / 2.0 ** squarings)
+
+
+def _safe_norm(p):
+  """Frobenius norm over the last two axes, floored at 1e-30 with a zero (not NaN) gradient there: a zero
+  matrix (e.g. a Jacobian column block that does not reach the output) has radius ~0 and no gradient."""
+  sq = jnp.sum(p * p, axis=(-2, -1))
+  ok = sq > 1e-60
+  return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1.0)), 1e-30)
 
 
 def matrix_radius(m: jax.Array, norm: str = "spectral", squarings: int = SQUARINGS) -> jax.Array:
