@@ -116,17 +116,12 @@ def _grid(config: Config, path: Path, title: str):
   return grid
 
 
-# A seed has learnt the task once its test score crosses this (MSE tasks: chance is 1).
-SOLVED = {"mse": ("<", 0.1), "accuracy": (">=", 0.9)}
-
-
 def learning() -> None:
   """Claim: pre-training to the LSC helps deep RNNs learn; which target helps on long-memory tasks."""
   configs = [(spec, _config(spec)) for spec in FLAGS.configs.split(",")]  # all validated before any work
   task = make_train(configs[0][1]).task
   key = f"eval_{task.metric}"
-  op, bound = SOLVED[task.metric]
-  solved_at = (lambda v: v < bound) if op == "<" else (lambda v: v >= bound)
+  op, bound = results.SOLVED[task.metric]
   rows = []
   for spec, config in configs:
     summary = experiment.run(config, out=FLAGS.out, log=lambda s: None)
@@ -134,12 +129,7 @@ def learning() -> None:
     grid = _grid(config, run_dir / "gradient_grid.png", f"{spec}: log10 ||dL/ds|| after init")
     # Growth across the grid: the gradient at the first layer's first step over the last layer's last step.
     growth = math.log10(max(grid[0, 0], 1e-38) / max(grid[-1, -1], 1e-38))
-    metrics = results.read_metrics(run_dir / "metrics.jsonl")
-    reach = []
-    for seed in range(config.seeds):
-      hit = [r["step"] for r in metrics if r["seed"] == seed and r.get(key) is not None and solved_at(r[key])]
-      reach.append(min(hit) if hit else math.inf)
-    solved = [s for s in reach if s < math.inf]
+    solved = results.steps_to_solve(results.read_metrics(run_dir / "metrics.jsonl"), task.metric, config.seeds)
     final = summary["final"][key]
     rows.append(f"| {spec} | {growth:+.1f} | {final['mean']:.3f} +- {final['std']:.3f} | {len(solved)}/{config.seeds} | "
                 f"{int(np.median(solved)) if solved else '-'} | {summary['timing']['train_s']:.0f} s |")

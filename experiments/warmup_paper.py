@@ -10,7 +10,6 @@ final test MSE and the steps each seed needed to reach MSE < 0.1. Results and co
 """
 from __future__ import annotations
 
-import math
 import sys
 
 import jax
@@ -87,27 +86,17 @@ def _config(spec: str) -> Config:
                 lr=1e-3, log_every=100, analysis_every=max(FLAGS.steps // 4, 100))
 
 
-# A seed has learnt the task once its test score crosses this (MSE tasks: chance is 1 for copy/denoising).
-SOLVED = {"mse": ("<", 0.1), "accuracy": (">=", 0.9)}
-
-
 def learning() -> None:
   """Claim 3: on long-memory tasks, warmed-up GRU/LSTM learn where the plain ones stay at chance."""
   configs = [(spec, _config(spec)) for spec in FLAGS.configs.split(",")]  # all validated before any work
   task = make_train(configs[0][1]).task
   key = f"eval_{task.metric}"
-  op, bound = SOLVED[task.metric]
-  solved_at = (lambda v: v < bound) if op == "<" else (lambda v: v >= bound)
+  op, bound = results.SOLVED[task.metric]
   rows = []
   for spec, config in configs:
     summary = experiment.run(config, out=FLAGS.out, log=lambda s: None)
-    metrics = results.read_metrics(f"{summary['run_dir']}/metrics.jsonl")
-    reach = []
-    for seed in range(config.seeds):
-      hit = [r["step"] for r in metrics if r["seed"] == seed and r.get("phase") is None
-             and r.get(key) is not None and solved_at(r[key])]
-      reach.append(min(hit) if hit else math.inf)
-    solved = [s for s in reach if s < math.inf]
+    solved = results.steps_to_solve(results.read_metrics(f"{summary['run_dir']}/metrics.jsonl"), task.metric,
+                                    config.seeds)
     final = summary["final"][key]
     vaa = summary["final"].get("vaa", {})
     rows.append(f"| {spec} | {final['mean']:.3f} +- {final['std']:.3f} | {len(solved)}/{config.seeds} | "

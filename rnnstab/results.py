@@ -91,6 +91,25 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+# A seed has learnt a task once its test score crosses this (MSE tasks: chance is 1 for copy / denoising).
+SOLVED = {"mse": ("<", 0.1), "accuracy": (">=", 0.9)}
+
+
+def steps_to_solve(rows: list[dict], metric: str, seeds: int) -> list[int]:
+  """For each seed that solved the task (``SOLVED[metric]``), the first logged training step where it had;
+  rows tagged with a phase (measurements before pre-training) do not count."""
+  op, bound = SOLVED[metric]
+  key = f"eval_{metric}"
+  solved = (lambda v: v < bound) if op == "<" else (lambda v: v >= bound)
+  first = []
+  for seed in range(seeds):
+    hit = [r["step"] for r in rows if r["seed"] == seed and r.get("phase") is None and r.get(key) is not None
+           and solved(r[key])]
+    if hit:
+      first.append(min(hit))
+  return first
+
+
 def mean_std(values, ok) -> dict:
   """Mean +- std over the healthy seeds, with how many were used."""
   v = np.asarray([x for x, good in zip(values, ok) if good and x is not None and math.isfinite(x)], np.float64)

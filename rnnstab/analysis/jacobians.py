@@ -38,6 +38,14 @@ KINDS = ("time", "depth", "encoder", "decoder")
 METHODS = ("exact", "power")
 
 
+def check_options(norm: str, method: str) -> None:
+  """One-line errors for a radius kind or estimator that does not exist."""
+  if norm not in NORMS:
+    raise ValueError(f"norm: unknown radius {norm!r}; valid choices: {', '.join(NORMS)}")
+  if method not in METHODS:
+    raise ValueError(f"method: unknown method {method!r}; valid choices: {', '.join(METHODS)}")
+
+
 def _layers(cell, params, state):
   if isinstance(cell, Stack):
     return list(zip(cell.cells, params["layers"], state))
@@ -105,10 +113,7 @@ def lsc_radii(cell, params, inputs: jax.Array, key, *, norm: str = "spectral", m
   References:
     Herranz-Celotti & Rouat, arXiv 2308.12075.
   """
-  if norm not in NORMS:
-    raise ValueError(f"norm: unknown radius {norm!r}; valid choices: {', '.join(NORMS)}")
-  if method not in METHODS:
-    raise ValueError(f"method: unknown method {method!r}; valid choices: {', '.join(METHODS)}")
+  check_options(norm, method)
   k_time, k_rest = jax.random.split(key)
   state, x = sample_states(cell, params, inputs, k_time)
 

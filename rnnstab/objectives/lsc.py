@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rnnstab.analysis.jacobians import KINDS as ALL_KINDS, METHODS, NORMS, lsc_radii
+from rnnstab.analysis.jacobians import KINDS as ALL_KINDS, check_options, lsc_radii
 
 RULES = ("one", "half", "unbalanced")
 # Trained by default. The encoder is measured but not trained: with a scalar input (copy, adding) its
@@ -92,10 +92,7 @@ def lsc_loss(cell, *, targets: dict, norm: str = "spectral", method: str = "exac
   References:
     Herranz-Celotti & Rouat, arXiv 2308.12075.
   """
-  if norm not in NORMS:
-    raise ValueError(f"norm: unknown radius {norm!r}; valid choices: {', '.join(NORMS)}")
-  if method not in METHODS:
-    raise ValueError(f"method: unknown method {method!r}; valid choices: {', '.join(METHODS)}")
+  check_options(norm, method)  # at construction, before anything is traced
 
   def loss(params, inputs, key):
     if readout is None:
