@@ -23,7 +23,7 @@ from rnnstab import experiment, results
 from rnnstab.analysis import gradient_grid, lsc_radii
 from rnnstab.cells import CELLS
 from rnnstab.config import Config
-from rnnstab.devices import use_every_core
+from rnnstab.devices import compile_over_devices, seed_devices, use_every_core
 from rnnstab.feedforward import mlp_init, mlp_radii
 from rnnstab.objectives.lsc import RULES
 from rnnstab.train import make_train
@@ -37,16 +37,12 @@ flags.DEFINE_integer("seq_len", 100, "T")
 flags.DEFINE_integer("steps", 1000, "training steps of the learning study")
 flags.DEFINE_string("cells", "tanh,relu,gru,lstm,mgu,brc,nbrc,plrnn,alif,lru", "cells of the radii study")
 flags.DEFINE_string("rule", "one", "target rule of the radii study (one, half, unbalanced)")
+flags.DEFINE_enum("method", "exact", ["exact", "power"], "how LSC radii are computed (run.py's --lsc_method)")
 flags.DEFINE_string("configs", "gru+none,gru+one,gru+half,gru+unbalanced,lstm+none,lstm+one,lstm+half,"
                     "lstm+unbalanced,alif+none,alif+one,alif+half,alif+unbalanced",
                     "learning study configurations: cell+rule")
 flags.DEFINE_string("out", "runs/lsc_paper", "parent directory of the learning study's run directories")
 FLAGS = flags.FLAGS
-
-
-def _fmt(values, digits=2) -> str:
-  v = np.asarray(values, np.float64)
-  return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if v.size > 1 else 0.0:.{digits}f}"
 
 
 def mlp() -> None:
@@ -59,7 +55,7 @@ def mlp() -> None:
                                       jax.random.normal(jax.random.fold_in(k, 1), (32, 128)), act))
     radii = [np.asarray(one(jax.random.key(s))) for s in range(FLAGS.seeds)]
     per_layer = np.mean(radii, axis=(0, 2))
-    print(f"| {init} | {act} | {_fmt([r.mean() for r in radii], 3)} | {per_layer.min():.3f} | {per_layer.max():.3f} |")
+    print(f"| {init} | {act} | {results.pm([r.mean() for r in radii], 3)} | {per_layer.min():.3f} | {per_layer.max():.3f} |")
 
 
 def _mean_radii(info, kind, which):
@@ -69,16 +65,19 @@ def _mean_radii(info, kind, which):
 def radii() -> None:
   """Claim: LSC pre-training brings every radius within 0.08 of its target, for every cell."""
   print(f"rule {FLAGS.rule}, {FLAGS.layers} x {FLAGS.hidden}, {FLAGS.task} inputs (T = {FLAGS.seq_len}), "
-        f"{FLAGS.seeds} seeds; radii averaged over seeds, one number per layer")
+        f"{FLAGS.seeds} seeds, {FLAGS.method} radii; radii averaged over seeds, one number per layer")
   print("| cell | seeds within 0.08 | median steps | time before -> after | depth before -> after | "
         "decoder before -> after |")
   print("|---|---|---|---|---|---|")
   for name in FLAGS.cells.split(","):
-    config = Config(cell=name, init="lsc", lsc_targets=FLAGS.rule, hidden=FLAGS.hidden, layers=FLAGS.layers,
-                    seq_len=FLAGS.seq_len, task=FLAGS.task, seeds=FLAGS.seeds)
+    config = Config(cell=name, init="lsc", lsc_targets=FLAGS.rule, lsc_method=FLAGS.method, hidden=FLAGS.hidden,
+                    layers=FLAGS.layers, seq_len=FLAGS.seq_len, task=FLAGS.task, seeds=FLAGS.seeds)
     trainer = make_train(config)
     keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
-    _, info = jax.jit(jax.vmap(trainer.init))(keys)
+    # Seeds spread over the cores and mapped (each stops on its own), as run.py pre-trains them.
+    pretrain = compile_over_devices(lambda k: trainer.init(k)[1], experiment.init_mode(config, "vmap"),
+                                    FLAGS.seeds, seed_devices(FLAGS.seeds), keys)
+    info = jax.device_get(pretrain(keys))
     cells = []
     for kind in ("time", "depth", "decoder"):
       b, a = _mean_radii(info, kind, "radii_before"), _mean_radii(info, kind, "radii_after")

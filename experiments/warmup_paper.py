@@ -35,11 +35,6 @@ flags.DEFINE_string("out", "runs/warmup_paper", "parent directory of the learnin
 FLAGS = flags.FLAGS
 
 
-def _fmt(values, digits=3) -> str:
-  v = np.asarray(values, np.float64)
-  return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if v.size > 1 else 0.0:.{digits}f}"
-
-
 def equilibria() -> None:
   """Claim 1: standard cells have a single stable equilibrium at initialisation."""
   print(f"| cell ({FLAGS.layers} x {FLAGS.hidden}) | stable equilibria (mean, min-max over {FLAGS.seeds} seeds) "
@@ -51,7 +46,7 @@ def equilibria() -> None:
     keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
     m = jax.jit(jax.vmap(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k))))(keys)
     eq = np.asarray(m["stable_equilibria"])
-    print(f"| {name} | {eq.mean():.2f} ({eq.min()}-{eq.max()}) | {_fmt(m['vaa'])} | "
+    print(f"| {name} | {eq.mean():.2f} ({eq.min()}-{eq.max()}) | {results.pm(m['vaa'], 3)} | "
           f"{np.mean(m['not_converged']):.0%} | <= {config.analysis_steps} |")
 
 
@@ -69,8 +64,8 @@ def warmup_vaa() -> None:
     f = jax.jit(jax.vmap(lambda k: (trainer.analyse(trainer.initial_params(k), analysis_key(k)),
                                     trainer.analyse(trainer.init(k)[0].params, analysis_key(k)))))
     before, after = f(keys)
-    print(f"| {name} | {_fmt(before['vaa'])} | {_fmt(after['vaa'])} | {_fmt(before['stable_equilibria'], 1)} | "
-          f"{_fmt(after['stable_equilibria'], 1)} | {np.mean(after['not_converged']):.0%} |")
+    print(f"| {name} | {results.pm(before['vaa'], 3)} | {results.pm(after['vaa'], 3)} | {results.pm(before['stable_equilibria'], 1)} | "
+          f"{results.pm(after['stable_equilibria'], 1)} | {np.mean(after['not_converged']):.0%} |")
 
 
 def _config(spec: str) -> Config:

@@ -13,6 +13,7 @@ import numpy as np
 from rnnstab import results
 from rnnstab.config import Config
 from rnnstab.devices import compile_over_devices, seed_devices, usable_cores
+from rnnstab.inits import INITS
 from rnnstab.train import REASONS, analysis_key, make_train
 
 # Seed groups on CPU: measured on 2 cores (GRU, T = 100, 16 seeds, batch 32), vmapping pairs of seeds
@@ -48,11 +49,15 @@ def seed_parallel_mode(config: Config, platform: str | None = None, cores: int |
 
 
 def init_mode(config: Config, mode: str | int) -> str | int:
-  """How each device runs its seeds during the init phase. Pre-training phases (warmup) run short, small
-  steps for which one vmapped program is at least as fast as seed groups (measured on 2 cores, GRU 2 x 64
-  warmup of 16 seeds: vmap 1.35x faster than groups of 2 on one device; 33 s against 35 s for "map" with
-  8 seeds on each of 2 devices), so "auto" vmaps them; an explicit --seed_parallel is obeyed."""
-  return "vmap" if config.seed_parallel == "auto" else mode
+  """How each device runs its seeds during the init phase (an explicit --seed_parallel is obeyed).
+
+  "auto" vmaps pre-training phases of a fixed length (warmup: short, small steps for which one vmapped
+  program is at least as fast as seed groups; GRU 2 x 64 warmup of 16 seeds on 2 cores: 33 s against
+  35 s for "map"), and maps those that stop per seed (LSC): vmapped, every seed would run as long as the
+  slowest. BRC 2 x 64, 16 seeds on 2 cores: LSC pre-training 139 s mapped against about 370 s vmapped."""
+  if config.seed_parallel != "auto":
+    return mode
+  return "map" if INITS[config.init].stops_early else "vmap"
 
 
 def default_run_name(config: Config) -> str:

@@ -110,6 +110,12 @@ def steps_to_solve(rows: list[dict], metric: str, seeds: int) -> list[int]:
   return first
 
 
+def pm(values, digits: int = 3) -> str:
+  """"mean +- std" of ``values`` (sample std; 0 for one value), as the results tables print it."""
+  v = np.asarray(values, np.float64)
+  return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if v.size > 1 else 0.0:.{digits}f}"
+
+
 def mean_std(values, ok) -> dict:
   """Mean +- std over the healthy seeds, with how many were used."""
   v = np.asarray([x for x, good in zip(values, ok) if good and x is not None and math.isfinite(x)], np.float64)

@@ -59,8 +59,8 @@ def test_warmup_run_with_partial_warmup_logs_multistability_before_and_after(tmp
 
 
 def test_lsc_run_pretrains_every_seed_and_reports_the_radii(tmp_path):
-  args = TINY + ["--init=lsc", "--layers=2", "--lsc_steps=200", "--analysis_every=0", f"--out={tmp_path}",
-                 "--name=lsc"]
+  args = TINY + ["--init=lsc", "--layers=2", "--lsc_steps=200", "--lsc_method=power", "--analysis_every=0",
+                 f"--out={tmp_path}", "--name=lsc"]
   proc = run(args, tmp_path)
   assert proc.returncode == 0, proc.stderr
   pre = json.loads((tmp_path / "lsc" / "pretrain.json").read_text())
@@ -90,6 +90,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
                                           "gru, lstm, mgu, nbrc, relu, tanh"),
     (["--cell=gru", "--init=chrono"], "--init=chrono applies to LSTM cells only (got GRU); use --cell=lstm"),
     (["--seed_parallel=3"], "--seed_parallel: group size 3 must divide --seeds=2"),
+    (["--lsc_method=eig"], "--lsc_method: unknown method 'eig'; valid choices: exact, power"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   proc = run(TINY + [f"--out={tmp_path}"] + args, tmp_path)

@@ -5,7 +5,7 @@ import pytest
 
 from rnnstab import results
 from rnnstab.config import Config
-from rnnstab.experiment import run
+from rnnstab.experiment import init_mode, run
 
 STRICT_PROMOTION = False
 CFG = Config(cell="brc", task="copy", seeds=2, hidden=8, layers=1, seq_len=6, batch=4, steps=6, log_every=2,
@@ -49,3 +49,10 @@ def test_the_default_experiment_learns(tmp_path):
   summary = run(Config(seeds=2), out=str(tmp_path), name="default", log=lambda line: None)
   assert summary["healthy_seeds"] == 2
   assert all(s["final"]["eval_mse"] < 0.1 for s in summary["seeds"]), summary["seeds"]
+
+
+def test_pretraining_that_stops_per_seed_maps_its_seeds():
+  # Vmapped, an early-stopping while_loop runs every seed as long as the slowest one.
+  assert init_mode(Config(init="lsc"), "vmap") == "map"
+  assert init_mode(Config(init="warmup"), "map") == "vmap"
+  assert init_mode(Config(init="lsc", seed_parallel="vmap"), "vmap") == "vmap"

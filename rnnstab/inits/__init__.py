@@ -28,6 +28,9 @@ class Init:
 
   configure: Callable[[Any, Any], Any] = _keep
   pretrain: Optional[Callable] = None
+  # Whether each seed's pre-training stops on its own criterion: vmapped seeds would all run as long as the
+  # slowest one, so such phases map their seeds (``rnnstab.experiment.init_mode``).
+  stops_early: bool = False
 
 
 def _recurrent(kind: str):
@@ -69,11 +72,12 @@ def _warmup_pretrain(model, params, task, key, config):
 
 def _lsc_pretrain(model, params, task, key, config):
   """``--init=lsc``: every seed pre-trained until each trained Jacobian radius (time, depth, decoder by
-  default) is within 0.08 of its ``--lsc_targets`` target for 20 steps, or ``--lsc_steps``."""
+  default) is within 0.08 of its ``--lsc_targets`` target for 20 steps, or ``--lsc_steps``; radii by
+  ``--lsc_method``."""
   targets = lsc_targets(config.lsc_targets, layers=config.layers, seq_len=config.seq_len,
                         kinds=tuple(config.lsc_kinds.split(",")))
   return lsc_pretrain(model.cell, params, lambda k: task.sample(k, LSC_BATCH).inputs, key, targets=targets,
-                      readout=model.readout, lr=config.lsc_lr, max_steps=config.lsc_steps)
+                      readout=model.readout, method=config.lsc_method, lr=config.lsc_lr, max_steps=config.lsc_steps)
 
 
 INITS = Registry("init")
@@ -83,7 +87,7 @@ INITS.register("identity", Init(_recurrent("identity")), "identity recurrent ker
 INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")
 INITS.register("warmup", Init(pretrain=_warmup_pretrain),
                "warm up to VAA* = --vaa_target (Lambrechts et al. 2023); with --double only the first halves")
-INITS.register("lsc", Init(pretrain=_lsc_pretrain),
+INITS.register("lsc", Init(pretrain=_lsc_pretrain, stops_early=True),
                "pre-train Jacobian radii to the Local Stability Condition, --lsc_targets (Herranz-Celotti & Rouat)")
 
 __all__ = ["INITS", "Init"]
