@@ -8,6 +8,7 @@ from rnnstab.inits import INITS
 from rnnstab.analysis.jacobians import METHODS as LSC_METHODS
 from rnnstab.objectives.lsc import lsc_targets
 from rnnstab.optimizers import OPTIMIZERS
+from rnnstab.regularisers import parse_reg
 from rnnstab.tasks import TASKS
 from rnnstab.unroll import BACKENDS
 
@@ -33,6 +34,8 @@ class Config:
     lr: learning rate.
     optimizer: optax optimiser name (``rnnstab.optimizers.OPTIMIZERS``).
     clip: global gradient-norm clip (0: none).
+    reg: regulariser added to the gradient before clipping: "none", or a name with options such as
+      "mar:tau=5,fraction=0.5" (``rnnstab.regularisers``); ``--init=awh`` uses the same fraction.
     log_every: steps between evaluations and log lines (one jitted chunk of training).
     eval_batch: fresh evaluation sequences per seed at each evaluation.
     backend: time-loop implementation for ``unroll``.
@@ -75,6 +78,7 @@ class Config:
   lr: float = 3e-3
   optimizer: str = "adam"
   clip: float = 0.0
+  reg: str = "none"
   log_every: int = 200
   eval_batch: int = 256
   backend: str = "auto"
@@ -112,6 +116,7 @@ class Config:
       raise ValueError(f"--warmup_lr: must be a positive finite number, got {self.warmup_lr!r}")
     if not (self.lsc_lr > 0 and self.lsc_lr < float("inf")):
       raise ValueError(f"--lsc_lr: must be a positive finite number, got {self.lsc_lr!r}")
+    parse_reg(self.reg)
     if self.lsc_method not in LSC_METHODS:
       raise ValueError(f"--lsc_method: unknown method {self.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
     lsc_targets(self.lsc_targets, layers=self.layers, seq_len=self.seq_len, kinds=tuple(self.lsc_kinds.split(",")))

@@ -150,7 +150,7 @@ def make_train(config: Config) -> Trainer:
   """
   task = TASKS[config.task](seq_len=config.seq_len)
   model = SequenceModel(build_cell(config), task.output_size, config.backend, config.unroll)
-  return Trainer(config, model, task, make_optimizer(config.optimizer, config.lr, config.clip),
+  return Trainer(config, model, task, make_optimizer(config.optimizer, config.lr, config.clip, config.reg),
                  INITS[config.init].pretrain)
 
 

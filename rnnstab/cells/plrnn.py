@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnstab.cells.base import Cell, batch_shape, dot, f32
+from rnnstab.objectives.manifold_attractor import awh
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +32,16 @@ class PLRNN(Cell):
   until an eigenvalue test passes; the spectral-norm bound needs no non-symmetric eigensolver, which
   GPUs and TPUs lack); h ~ N(0, 1/H); C ~ N(0, 1/H) * sqrt(2) * exp(1.2 / max(H, 6) - 2.4);
   z0 ~ U[0, 1).
+  ``recurrent_init="awh"``: then the first floor(reg_fraction * H) units start as perfect integrators,
+  A_ii = 1, incoming W_ij = 0, h_i = 0 (the paper's AWh init; ``rnnstab.objectives.manifold_attractor``).
 
   References: Schmidt et al., ICLR 2021; Durstewitz 2017.
   """
 
+  reg_fraction: float = 0.5
+
   recurrent_params: ClassVar[tuple[str, ...]] = ("A", "W")
+  recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "awh")
 
   def init(self, key, input_size):
     H, dt = self.hidden_size, self.param_dtype
@@ -43,13 +49,14 @@ class PLRNN(Cell):
     aw = jax.random.normal(kaw, (H, H), jnp.float32) / math.sqrt(H)
     aw = aw / jnp.maximum(1.0, jnp.linalg.norm(aw, ord=2))
     c_scale = math.sqrt(2.0) * math.exp(1.2 / max(H, 6) - 2.4) / math.sqrt(H)
-    return {
+    params = {
         "A": jnp.diag(aw).astype(dt),
         "W": (aw * (1.0 - jnp.eye(H))).T.astype(dt),
         "h": (jax.random.normal(kh, (H,), jnp.float32) / math.sqrt(H)).astype(dt),
         "C": (jax.random.normal(kc, (input_size, H), jnp.float32) * c_scale).astype(dt),
         "z0": jax.random.uniform(kz, (H,), jnp.float32).astype(dt),
     }
+    return awh(params, self.reg_fraction) if self.recurrent_init == "awh" else params
 
   def initial_state(self, params, batch):
     return jnp.broadcast_to(f32(params["z0"]), batch_shape(batch) + (self.hidden_size,))

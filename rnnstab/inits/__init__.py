@@ -14,8 +14,10 @@ import jax
 
 from rnnstab.cells import CELLS, LSTM, Double, Stack, map_leaves
 from rnnstab.objectives.lsc import BATCH as LSC_BATCH, lsc_pretrain, lsc_targets
+from rnnstab.objectives.manifold_attractor import FRACTION as MAR_FRACTION
 from rnnstab.objectives.warmup import BATCH as WARMUP_BATCH, warm_up
 from rnnstab.registry import Registry
+from rnnstab.regularisers import parse_reg
 
 
 def _keep(cell, config):
@@ -53,6 +55,15 @@ def _chrono(cell, config):
   return map_leaves(cell, leaf)
 
 
+def _awh(cell, config):
+  """``--init=awh``: the PLRNN's regularised units start as integrators (the fraction of ``--reg=mar``'s
+  ``fraction`` option when given, else half)."""
+  name, options = parse_reg(config.reg)
+  fraction = options.get("fraction", MAR_FRACTION) if name == "mar" else MAR_FRACTION
+  configure = _recurrent("awh")
+  return map_leaves(configure(cell, config), lambda c: dataclasses.replace(c, reg_fraction=fraction))
+
+
 def _has_double_layers(cell) -> bool:
   layers = cell.cells if isinstance(cell, Stack) else (cell,)
   return all(isinstance(c, Double) for c in layers)
@@ -84,6 +95,8 @@ INITS = Registry("init")
 INITS.register("default", Init(), "each cell's documented default initialisation")
 INITS.register("orthogonal", Init(_recurrent("orthogonal")), "orthogonal recurrent kernel (per gate block)")
 INITS.register("identity", Init(_recurrent("identity")), "identity recurrent kernel, zero bias (IRNN with --cell=relu)")
+INITS.register("awh", Init(_awh), "PLRNN: regularised units start at A_ii = 1, W_i. = 0, h_i = 0 (iPLRNN; "
+               "with --reg=mar the rPLRNN of Schmidt et al. 2021)")
 INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")
 INITS.register("warmup", Init(pretrain=_warmup_pretrain),
                "warm up to VAA* = --vaa_target (Lambrechts et al. 2023); with --double only the first halves")

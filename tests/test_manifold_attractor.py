@@ -1,0 +1,88 @@
+"""Manifold-attractor regularisation: the penalty against NumPy, AWh init, the optax transform and --reg."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rnnstab.cells import CELLS, stack
+from rnnstab.config import Config
+from rnnstab.objectives import add_manifold_attractor_reg, awh, mar_penalty
+from rnnstab.objectives.manifold_attractor import plrnn_blocks
+from rnnstab.train import make_train
+
+STRICT_PROMOTION = False  # optax's Adam mixes Python floats with int32 step counts
+M, D = 6, 2
+
+
+@pytest.fixture(scope="module")
+def params():
+  return CELLS["plrnn"](hidden_size=M).init(jax.random.key(0), D)
+
+
+def numpy_penalty(p, tau_A, tau_W, tau_h, fraction):
+  """Schmidt et al. eq. 4 in the paper's layout: W_paper[i, j] is unit j's effect on unit i."""
+  A, W, h = (np.asarray(p[k], np.float64) for k in ("A", "W", "h"))
+  W_paper = W.T
+  r = int(fraction * len(A))
+  total = tau_A * np.sum((A[:r] - 1) ** 2) + tau_h * np.sum(h[:r] ** 2)
+  for i in range(r):
+    total += tau_W * sum(W_paper[i, j] ** 2 for j in range(len(A)) if j != i)
+  return total
+
+
+@pytest.mark.parametrize("fraction", [0.5, 1.0, 0.34])
+def test_penalty_matches_numpy(params, fraction):
+  got = mar_penalty(params, tau_A=2.0, tau_W=0.5, tau_h=3.0, fraction=fraction)
+  np.testing.assert_allclose(got, numpy_penalty(params, 2.0, 0.5, 3.0, fraction), rtol=1e-5)
+  assert mar_penalty(params, tau=1.0, fraction=0.0) == 0.0
+
+
+def test_awh_units_are_integrators_and_carry_no_penalty(params):
+  p = awh(params, fraction=0.5)
+  assert float(mar_penalty(p, fraction=0.5)) == 0.0
+  np.testing.assert_array_equal(p["A"][:3], 1.0)
+  np.testing.assert_array_equal(p["A"][3:], params["A"][3:])      # free units untouched
+  # A regularised unit's update row is the identity's: z_i' = z_i + (C s)_i.
+  cell = CELLS["plrnn"](hidden_size=M)
+  z = jax.random.normal(jax.random.key(1), (M,))
+  z_next, _ = cell.recur(p, z, jnp.zeros(M))
+  np.testing.assert_allclose(z_next[:3], z[:3], rtol=1e-6)
+  # The cell's own "awh" recurrent init gives the same parameters.
+  own = CELLS["plrnn"](hidden_size=M, recurrent_init="awh").init(jax.random.key(0), D)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, own, p)
+
+
+def test_finds_plrnn_layers_anywhere_in_a_params_tree():
+  cell = stack(CELLS["plrnn"](hidden_size=M), 3)
+  p = {"cell": cell.init(jax.random.key(2), D), "readout": {"W": jnp.ones((M, 1)), "b": jnp.zeros(1)}}
+  assert len(plrnn_blocks(p)) == 3
+  total = sum(numpy_penalty(l, 5.0, 5.0, 5.0, 0.5) for l in p["cell"]["layers"])
+  np.testing.assert_allclose(mar_penalty(p), total, rtol=1e-5)
+  with pytest.raises(ValueError, match="no PLRNN parameters"):
+    mar_penalty({"W": jnp.ones((M, M))})
+
+
+def test_optax_transform_adds_the_penalty_gradient(params):
+  task_grads = jax.tree_util.tree_map(jnp.ones_like, params)
+  opt = optax.chain(add_manifold_attractor_reg(tau=2.0, fraction=0.5), optax.sgd(0.1))
+  updates, _ = opt.update(task_grads, opt.init(params), params)
+  want = jax.tree_util.tree_map(lambda g, r: -0.1 * (g + r), task_grads,
+                                jax.grad(lambda p: mar_penalty(p, tau=2.0, fraction=0.5))(params))
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), updates, want)
+  with pytest.raises(ValueError, match="needs params"):
+    opt.update(task_grads, opt.init(params))
+
+
+def test_training_with_reg_pulls_regularised_units_to_integrators():
+  def a_gap(reg):
+    config = Config(cell="plrnn", task="adding", hidden=8, layers=1, seq_len=8, batch=4, steps=30, lr=0.03, reg=reg)
+    trainer = make_train(config)
+    state, _ = trainer.init(jax.random.key(0))
+    before = jnp.abs(state.params["cell"]["A"][:4] - 1).mean()
+    state, _ = jax.jit(trainer.run, static_argnums=1)(state, 30)
+    return float(before), float(jnp.abs(state.params["cell"]["A"][:4] - 1).mean())
+
+  before, plain = a_gap("none")
+  _, reg = a_gap("mar:tau=10")
+  assert reg < 0.5 * before and reg < plain
