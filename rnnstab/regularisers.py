@@ -7,6 +7,7 @@ chain, before gradient clipping and the optimiser, so training follows the gradi
     --reg=none                      no regulariser (the default)
     --reg=mar                       manifold-attractor regularisation, tau = 5 on half of the units
     --reg=mar:tau=0.1,fraction=0.25 its options: tau (all three terms), tau_A, tau_W, tau_h, fraction
+    --reg=orth:tau=0.1              soft orthogonality of every recurrent kernel (with --init=orthogonal: oRNN)
 """
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ import inspect
 import optax
 
 from rnnstab.objectives.manifold_attractor import add_manifold_attractor_reg
+from rnnstab.objectives.orthogonality import add_orthogonality_reg
 from rnnstab.registry import Registry
 
 REGULARISERS = Registry("regulariser")
 REGULARISERS.register("mar", add_manifold_attractor_reg,
                       "manifold-attractor regularisation of PLRNN units (Schmidt et al. 2021)")
+REGULARISERS.register("orth", add_orthogonality_reg,
+                      "soft orthogonality of recurrent kernels, tau ||W^T W - I||^2 (Vorontsov et al. 2017; oRNN)")
 
 
 def parse_reg(spec: str) -> tuple[str, dict]:

@@ -82,7 +82,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
 @pytest.mark.parametrize("args,message", [
     (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, gru, lru, lstm, mgu, nbrc, plrnn, relu, tanh"),
     (["--task=bar"], "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, psmnist, smnist"),
-    (["--init=nope"], "--init: unknown init 'nope'; valid choices: awh, chrono, default, identity, lsc, orthogonal, warmup"),
+    (["--init=nope"], "--init: unknown init 'nope'; valid choices: awh, chrono, default, forget_bias, identity, lsc, orthogonal, warmup"),
     (["--seeds=0"], "--seeds: must be a positive integer, got 0"),
     (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
     (["--lr=-1"], "--lr: must be a positive finite number, got -1.0"),
@@ -91,7 +91,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
     (["--cell=gru", "--init=chrono"], "--init=chrono applies to LSTM cells only (got GRU); use --cell=lstm"),
     (["--seed_parallel=3"], "--seed_parallel: group size 3 must divide --seeds=2"),
     (["--lsc_method=eig"], "--lsc_method: unknown method 'eig'; valid choices: exact, power"),
-    (["--reg=l1"], "--reg: unknown regulariser 'l1'; valid choices: none, mar"),
+    (["--reg=l1"], "--reg: unknown regulariser 'l1'; valid choices: none, mar, orth"),
     (["--reg=mar:tau=x"], "--reg: option tau of mar must be a number, got 'x'"),
     (["--init=awh"], "--init=awh does not apply to GRU; cells that support it: plrnn"),
 ])

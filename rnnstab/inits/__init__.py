@@ -55,6 +55,14 @@ def _chrono(cell, config):
   return map_leaves(cell, leaf)
 
 
+def _forget_bias(cell, config):
+  def leaf(c):
+    if not isinstance(c, LSTM):
+      raise ValueError(f"--init=forget_bias applies to LSTM cells only (got {type(c).__name__}); use --cell=lstm")
+    return dataclasses.replace(c, forget_bias=1.0)
+  return map_leaves(cell, leaf)
+
+
 def _awh(cell, config):
   """``--init=awh``: the PLRNN's regularised units start as integrators (the fraction of ``--reg=mar``'s
   ``fraction`` option when given, else half)."""
@@ -95,6 +103,8 @@ INITS = Registry("init")
 INITS.register("default", Init(), "each cell's documented default initialisation")
 INITS.register("orthogonal", Init(_recurrent("orthogonal")), "orthogonal recurrent kernel (per gate block)")
 INITS.register("identity", Init(_recurrent("identity")), "identity recurrent kernel, zero bias (IRNN with --cell=relu)")
+INITS.register("forget_bias", Init(_forget_bias),
+               "LSTM forget-gate bias + 1 (Gers et al. 2000; the LSTM baseline of the rPLRNN paper)")
 INITS.register("awh", Init(_awh), "PLRNN: regularised units start at A_ii = 1, W_i. = 0, h_i = 0 (iPLRNN; "
                "with --reg=mar the rPLRNN of Schmidt et al. 2021)")
 INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")

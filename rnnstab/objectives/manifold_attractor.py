@@ -22,11 +22,11 @@ References:
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import optax
+
+from rnnstab.objectives.penalty import add_penalty_gradient
 
 FRACTION = 0.5   # per_reg of the paper: half of the units are regularised
 TAU = 5.0        # the paper's benchmark figure uses one tau for A, W and h
@@ -100,10 +100,6 @@ def mar_penalty(params, *, tau: float = TAU, tau_A: float | None = None, tau_W: 
   return sum(_block_penalty(p, *taus, fraction) for p in blocks)
 
 
-class MARState(NamedTuple):
-  """No state: the regularisation is a function of the current params alone."""
-
-
 def add_manifold_attractor_reg(tau: float = TAU, *, tau_A: float | None = None, tau_W: float | None = None,
                                tau_h: float | None = None, fraction: float = FRACTION
                                ) -> optax.GradientTransformationExtraArgs:
@@ -128,19 +124,7 @@ def add_manifold_attractor_reg(tau: float = TAU, *, tau_A: float | None = None, 
     if t is not None and not t >= 0:
       raise ValueError(f"{name}: must be >= 0, got {t!r}")
 
-  def init_fn(params):
-    del params
-    return MARState()
-
-  def update_fn(updates, state, params=None, **extra_args):
-    del extra_args
-    if params is None:
-      raise ValueError("add_manifold_attractor_reg: update needs params (opt.update(grads, state, params))")
-    grads = jax.grad(lambda p: mar_penalty(p, **kwargs))(params)
-    updates = jax.tree_util.tree_map(lambda u, g: u + g.astype(u.dtype), updates, grads)
-    return updates, state
-
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+  return add_penalty_gradient(lambda p: mar_penalty(p, **kwargs), "add_manifold_attractor_reg")
 
 
 def awh(params: dict, fraction: float = FRACTION) -> dict:

@@ -1,4 +1,4 @@
-"""Manifold-attractor regularisation: the penalty against NumPy, AWh init, the optax transform and --reg."""
+"""Regularisers and the rPLRNN baselines: manifold-attractor penalty (vs NumPy), AWh, soft orthogonality, forget bias, --reg."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 from rnnstab.cells import CELLS, stack
 from rnnstab.config import Config
-from rnnstab.objectives import add_manifold_attractor_reg, awh, mar_penalty
+from rnnstab.objectives import add_manifold_attractor_reg, awh, mar_penalty, orthogonality_penalty
 from rnnstab.objectives.manifold_attractor import plrnn_blocks
 from rnnstab.train import make_train
 
@@ -86,3 +86,21 @@ def test_training_with_reg_pulls_regularised_units_to_integrators():
   before, plain = a_gap("none")
   _, reg = a_gap("mar:tau=10")
   assert reg < 0.5 * before and reg < plain
+
+
+def test_orthogonality_penalty_matches_numpy_and_vanishes_on_orthogonal_kernels():
+  cell = stack(CELLS["gru"](hidden_size=4), 2)
+  p = {"cell": cell.init(jax.random.key(3), D)}
+  want = sum(np.sum((np.asarray(l[k]).T @ np.asarray(l[k]) - np.eye(4)) ** 2)
+             for l in p["cell"]["layers"] for k in ("W_r", "W_z", "W_n"))
+  np.testing.assert_allclose(orthogonality_penalty(p, tau=0.5), 0.5 * want, rtol=1e-5)
+  ortho = CELLS["tanh"](hidden_size=5, recurrent_init="orthogonal").init(jax.random.key(4), D)
+  assert float(orthogonality_penalty(ortho)) < 1e-10
+  with pytest.raises(ValueError, match="no square recurrent kernel"):
+    orthogonality_penalty({"U": jnp.ones((2, 3))})
+
+
+def test_forget_bias_init_adds_one_to_the_lstm_forget_gate():
+  base = make_train(Config(cell="lstm", hidden=4, layers=1)).initial_params(jax.random.key(0))
+  plus = make_train(Config(cell="lstm", hidden=4, layers=1, init="forget_bias")).initial_params(jax.random.key(0))
+  np.testing.assert_allclose(plus["cell"]["b_f"], base["cell"]["b_f"] + 1.0, rtol=1e-6)
