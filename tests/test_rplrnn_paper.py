@@ -1,0 +1,24 @@
+"""Smoke version of experiments/rplrnn_paper.py (the real sweep is in docs/rplrnn.md)."""
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "rplrnn_paper.py"
+
+
+def test_sweep_prints_one_row_per_model_and_length(tmp_path):
+  proc = subprocess.run([sys.executable, str(SCRIPT), "--configs=rplrnn,ornn", "--lengths=8", "--seeds=2",
+                         "--hidden=6", "--batch=4", "--steps=4", f"--out={tmp_path}"],
+                        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rows = [l.split("|")[1:3] for l in proc.stdout.splitlines() if l.startswith("| ") and not l.startswith("| model")]
+  assert [(m.strip(), t.strip()) for m, t in rows] == [("rplrnn", "8"), ("ornn", "8")]
+  assert len(list(tmp_path.glob("adding-*"))) == 2
+
+
+def test_unknown_model_is_a_usage_error(tmp_path):
+  proc = subprocess.run([sys.executable, str(SCRIPT), "--configs=gru"], cwd=tmp_path, capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == ("rplrnn_paper.py: error: --configs: unknown model 'gru'; valid "
+                                                  "choices: rplrnn, plrnn, iplrnn, irnn, relu, lstm, ornn")
