@@ -50,3 +50,13 @@ def test_lyapunov_exponents_of_a_linear_map_and_of_lorenz63(trajectories):
   step = lambda x: rk4_step(lorenz63, x, 0.01)
   lam1 = float(max_lyapunov(step, trajectories[0][-1], 10000, dt=0.01))
   assert 0.75 < lam1 < 1.05
+
+
+def test_bursting_neuron_fires_bursts_of_spikes():
+  x = np.asarray(simulate("bursting_neuron", jax.random.key(0), 20000))    # 1 s at 0.05 ms
+  assert np.isfinite(x).all() and x.shape == (20000, 3)
+  V = x[:, 0]
+  spikes = np.flatnonzero((V[1:] > -30) & (V[:-1] <= -30))
+  isi = np.diff(spikes) * 0.05
+  # Bursts: many spikes, with pauses between bursts far longer than the intervals inside one.
+  assert len(spikes) > 30 and isi.max() > 5 * np.median(isi)
