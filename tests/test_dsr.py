@@ -8,6 +8,8 @@ from rnnstab.dsr import (lorenz63, lyapunov_spectrum, max_lyapunov, power_spectr
                          state_space_divergence, state_space_divergence_gmm)
 from rnnstab.dsr.systems import rk4_step
 
+STRICT_PROMOTION = False  # optax's Adam mixes Python floats with int32 step counts (the training tests)
+
 
 @pytest.fixture(scope="module")
 def trajectories():
@@ -23,7 +25,7 @@ def test_lorenz_trajectory_lies_on_the_attractor(trajectories):
   assert 20 < float(jnp.mean(a[:, 2])) < 27 and float(jnp.min(a[:, 2])) > 0   # z oscillates around ~23.5
   noisy = simulate("lorenz63", jax.random.key(0), 10000, noise=0.1)
   np.testing.assert_allclose(jnp.std(noisy - a, 0) / jnp.std(a, 0), 0.1, rtol=0.1)
-  with pytest.raises(ValueError, match="valid choices: lorenz63"):
+  with pytest.raises(ValueError, match="valid choices: bursting_neuron, lorenz63"):
     simulate("lorenz96", jax.random.key(0), 10)
 
 
@@ -60,3 +62,58 @@ def test_bursting_neuron_fires_bursts_of_spikes():
   isi = np.diff(spikes) * 0.05
   # Bursts: many spikes, with pauses between bursts far longer than the intervals inside one.
   assert len(spikes) > 30 and isi.max() > 5 * np.median(isi)
+
+
+from rnnstab.cells.plrnn import PLRNN  # noqa: E402
+from rnnstab.dsr.teacher_forcing import (DSRConfig, adaptive_alpha, forced_loss, generate, make_cell,  # noqa: E402
+                                         plrnn_map, train)
+
+
+@pytest.fixture(scope="module")
+def small_model():
+  cell = PLRNN(hidden_size=5)
+  params = cell.init(jax.random.key(4), 0)
+  window = jax.random.normal(jax.random.key(5), (12, 3))
+  return cell, params, window
+
+
+def test_teacher_forcing_limits(small_model):
+  cell, params, window = small_model
+  step = plrnn_map(cell, params)
+  # alpha = 1 (and tau = 1): every prediction starts from the data point before it.
+  one_step = [jnp.mean(jnp.square(step(jnp.concatenate([x, params["z0"][3:]]))[:3] - y))
+              for x, y in zip(window[:-1], window[1:])]
+  # Only the observed units are forced; the hidden ones carry the model's own state, so compare tau = 1 and alpha = 1.
+  full = forced_loss(cell, params, window, method="gtf", alpha=1.0)
+  np.testing.assert_allclose(forced_loss(cell, params, window, method="stf", interval=1), full, rtol=1e-6)
+  assert np.isfinite(float(full)) and len(one_step) == 11
+  # alpha = 0 and tau beyond the window: the model runs freely from x_0, exactly as generate() does.
+  free = jnp.mean(jnp.square(generate(cell, params, window[0], 11) - window[1:]))
+  np.testing.assert_allclose(forced_loss(cell, params, window, method="gtf", alpha=0.0), free, rtol=1e-5)
+  np.testing.assert_allclose(forced_loss(cell, params, window, method="stf", interval=100), free, rtol=1e-5)
+  with pytest.raises(ValueError, match="valid choices: stf, gtf"):
+    forced_loss(cell, params, window, method="tbptt")
+
+
+def test_adaptive_alpha_cancels_the_jacobian_growth(small_model):
+  cell, params, window = small_model
+  expanding = {**params, "A": jnp.full(5, 2.0), "W": jnp.zeros((5, 5))}   # J = 2 I everywhere: G = 2
+  np.testing.assert_allclose(adaptive_alpha(cell, expanding, window, jax.random.key(6)), 0.5, rtol=1e-4)
+  contracting = {**expanding, "A": jnp.full(5, 0.5)}
+  assert float(adaptive_alpha(cell, contracting, window, jax.random.key(6))) == 0.0
+
+
+@pytest.mark.parametrize("method", ["stf", "gtf"])
+def test_training_lowers_the_forced_loss_on_lorenz(trajectories, method):
+  x = trajectories[0]
+  x = (x - x.mean(0)) / x.std(0)
+  cfg = DSRConfig(hidden=8, method=method, window=30, batch=4, steps=100, lr=1e-2, interval=10, alpha=0.2,
+                  mar_tau=1.0)
+  key = jax.random.key(7)
+  params, losses = jax.jit(lambda k: train(cfg, x, k))(key)
+  cell = make_cell(cfg)
+  before = cell.init(jax.random.split(key)[0], 0)    # what train starts from
+  held_out = jnp.stack([x[s:s + 31] for s in range(5000, 9000, 250)])
+  loss = lambda p: float(jnp.mean(jax.vmap(lambda w: forced_loss(cell, p, w, method=method, interval=10,
+                                                                   alpha=0.2))(held_out)))
+  assert np.all(np.isfinite(losses)) and loss(params) < 0.9 * loss(before)

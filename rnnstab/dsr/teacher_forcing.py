@@ -1,0 +1,203 @@
+"""Training a PLRNN to reproduce a dynamical system: sparse and generalised teacher forcing, free running.
+
+The model is an autonomous PLRNN z_t = A z_{t-1} + W relu(z_{t-1}) + h with M latent units, observed through
+the identity on its first N units (x_hat_t = z_t[:N]), the setting of the teacher-forcing papers. A training
+sample is a window x_0 .. x_T of the data; z_0 = [x_0, z0_tail] (z0_tail learned). At every step the model
+predicts x_hat_t = F(z_{t-1})[:N], the loss is the mean squared error over the window, and the state is then
+pulled towards the data:
+
+- sparse teacher forcing ("stf", interval tau): every tau-th step, z_t[:N] <- x_t; between forcings the model
+  runs freely, so the gradient sees tau-step horizons and never explodes through chaotic stretches;
+- generalised teacher forcing ("gtf", alpha): every step, z_t[:N] <- (1 - alpha) z_t[:N] + alpha x_t. With
+  ``alpha="adaptive"`` alpha = max(0, 1 - 1/G) from G, the geometric mean over the window of the one-step
+  Jacobians' spectral norms (power iteration, no gradient through it): the forcing just cancels the
+  expected growth of the gradient.
+``generate`` then runs the trained model freely from a data point, for the measures of ``rnnstab.dsr``.
+
+References:
+  Mikhaeil, Monfared & Durstewitz, "On the difficulty of learning chaotic dynamics with RNNs", NeurIPS 2022
+  (sparse teacher forcing).
+  Hess, Monfared, Brenner & Durstewitz, "Generalized teacher forcing for learning chaotic dynamics",
+  ICML 2023 (GTF and its adaptive alpha).
+  Schmidt et al., ICLR 2021 (PLRNN, manifold-attractor regularisation).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rnnstab.cells.plrnn import PLRNN
+from rnnstab.cells.base import f32
+from rnnstab.objectives.manifold_attractor import add_manifold_attractor_reg
+
+METHODS = ("stf", "gtf")
+
+
+def plrnn_map(cell: PLRNN, params) -> Callable:
+  """The autonomous latent map z -> F(z) of a PLRNN (no external input)."""
+  return lambda z: cell.recur(params, z, f32(params["h"]))[0]
+
+
+def _spectral_norm(step, z, key, iterations: int = 20):
+  """||dF/dz||_2 at z by power iteration on J^T J (JVP then VJP)."""
+  _, jvp = jax.linearize(step, z)
+  vjp = jax.linear_transpose(jvp, z)
+  v = jax.random.normal(key, z.shape, jnp.float32)
+
+  def body(v, _):
+    w = vjp(jvp(v))[0]
+    return w / jnp.maximum(jnp.linalg.norm(w), 1e-30), None
+
+  v, _ = jax.lax.scan(body, v / jnp.linalg.norm(v), None, length=iterations)
+  return jnp.linalg.norm(jvp(v))
+
+
+def adaptive_alpha(cell: PLRNN, params, window: jax.Array, key) -> jax.Array:
+  """alpha = max(0, 1 - 1/G), G the geometric mean of ||J(z_t)||_2 along a forced trajectory of the window
+  (Hess et al. 2023's upper-bound estimate). Not differentiated."""
+  params = jax.lax.stop_gradient(params)
+  step = plrnn_map(cell, params)
+  N = window.shape[-1]
+  z = jnp.concatenate([window[0], f32(params["z0"])[N:]])
+  zs = jax.vmap(lambda x: z.at[:N].set(x))(window[:-1])   # states at the data (the forcing's fixed points)
+  norms = jax.vmap(_spectral_norm, (None, 0, 0))(step, zs, jax.random.split(key, zs.shape[0]))
+  G = jnp.exp(jnp.mean(jnp.log(jnp.maximum(norms, 1e-12))))
+  return jnp.maximum(0.0, 1.0 - 1.0 / G)
+
+
+def forced_loss(cell: PLRNN, params, window: jax.Array, *, method: str, interval: int = 25,
+                alpha: float | jax.Array = 0.0) -> jax.Array:
+  """Mean squared one-step-ahead error of the model over one data window under teacher forcing.
+
+  Args:
+    cell: the PLRNN (hidden_size M >= the data's dimension N).
+    params: its params.
+    window: (T + 1, N) data.
+    method: "stf" (force every ``interval`` steps) or "gtf" (mix with weight ``alpha`` every step).
+    interval: tau of sparse teacher forcing.
+    alpha: the GTF weight in [0, 1] (1: full teacher forcing, 0: free running).
+
+  Returns:
+    Scalar loss, differentiable in params.
+  """
+  if method not in METHODS:
+    raise ValueError(f"method: unknown teacher forcing {method!r}; valid choices: {', '.join(METHODS)}")
+  step = plrnn_map(cell, params)
+  N = window.shape[-1]
+  z0 = jnp.concatenate([window[0], f32(params["z0"])[N:]])
+
+  def body(z, tx):
+    t, x = tx
+    z = step(z)
+    err = jnp.mean(jnp.square(z[:N] - x))
+    if method == "stf":
+      z = jnp.where((t + 1) % interval == 0, z.at[:N].set(x), z)
+    else:
+      z = z.at[:N].set((1.0 - alpha) * z[:N] + alpha * x)
+    return z, err
+
+  _, errs = jax.lax.scan(body, z0, (jnp.arange(window.shape[0] - 1), window[1:]))
+  return jnp.mean(errs)
+
+
+def generate(cell: PLRNN, params, x0: jax.Array, steps: int) -> jax.Array:
+  """(steps, N) observations of the freely running model started at z_0 = [x0, z0_tail]."""
+  step = plrnn_map(cell, params)
+  N = x0.shape[-1]
+  z0 = jnp.concatenate([x0, f32(params["z0"])[N:]])
+  return jax.lax.scan(lambda z, _: (step(z), step(z)[:N]), z0, None, length=steps)[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class DSRConfig:
+  """Settings of ``train``. Defaults: a short Lorenz-63 run that fits a 2-core CPU.
+
+  Attributes:
+    hidden: latent units M (>= the data's dimension).
+    method: "stf" or "gtf".
+    interval: tau of sparse teacher forcing (~ the inverse Lyapunov time in steps: 25 for Lorenz-63 at 0.01).
+    alpha: GTF weight, a number in [0, 1] or "adaptive".
+    window: T, steps per training window.
+    batch: windows per step.
+    steps: optimiser steps.
+    lr: Adam learning rate.
+    clip: global gradient-norm clip (0: none).
+    mar_tau: manifold-attractor regularisation strength (0: off) on ``mar_fraction`` of the units.
+    mar_fraction: share of regularised units.
+  """
+
+  hidden: int = 20
+  method: str = "stf"
+  interval: int = 25
+  alpha: float | str = "adaptive"
+  window: int = 200
+  batch: int = 16
+  steps: int = 2000
+  lr: float = 1e-3
+  clip: float = 10.0
+  mar_tau: float = 0.0
+  mar_fraction: float = 0.5
+
+  def __post_init__(self):
+    if self.method not in METHODS:
+      raise ValueError(f"--method: unknown teacher forcing {self.method!r}; valid choices: {', '.join(METHODS)}")
+    if not (self.alpha == "adaptive" or (isinstance(self.alpha, (int, float)) and 0 <= self.alpha <= 1)):
+      raise ValueError(f"--alpha: must be a number in [0, 1] or 'adaptive', got {self.alpha!r}")
+    for name in ("hidden", "interval", "window", "batch", "steps"):
+      v = getattr(self, name)
+      if not isinstance(v, int) or v < 1:
+        raise ValueError(f"--{name}: must be a positive integer, got {v!r}")
+
+
+def make_cell(config: DSRConfig) -> PLRNN:
+  """The PLRNN that ``train`` fits for ``config`` (AWh-initialised when manifold-attractor regularised)."""
+  return PLRNN(hidden_size=config.hidden, recurrent_init="awh" if config.mar_tau > 0 else "default",
+               reg_fraction=config.mar_fraction)
+
+
+def train(config: DSRConfig, data: jax.Array, key) -> tuple[dict, jax.Array]:
+  """Trains one seed's PLRNN (``make_cell(config)``) on ``data`` (T_data, N) by teacher forcing, with Adam,
+  optional manifold-attractor regularisation and gradient clipping. Pure in ``key``: vmap it over seeds.
+
+  Returns:
+    (params, losses (steps,)).
+  """
+  N = data.shape[-1]
+  if config.hidden < N:
+    raise ValueError(f"--hidden: the latent dimension must be >= the data's ({N}), got {config.hidden}")
+  if data.shape[0] <= config.window + 1:
+    raise ValueError(f"--window: {config.window} does not fit in {data.shape[0]} data points")
+  cell = make_cell(config)
+  k_init, k_train = jax.random.split(key)
+  params = cell.init(k_init, 0)
+  parts = []
+  if config.mar_tau > 0:
+    parts.append(add_manifold_attractor_reg(config.mar_tau, fraction=config.mar_fraction))
+  if config.clip > 0:
+    parts.append(optax.clip_by_global_norm(config.clip))
+  opt = optax.chain(*parts, optax.adam(config.lr))
+
+  def loss(params, windows, alpha):
+    per = jax.vmap(lambda w: forced_loss(cell, params, w, method=config.method, interval=config.interval,
+                                         alpha=alpha))(windows)
+    return jnp.mean(per)
+
+  def body(carry, i):
+    params, opt_state = carry
+    k_win, k_alpha = jax.random.split(jax.random.fold_in(k_train, i))
+    starts = jax.random.randint(k_win, (config.batch,), 0, data.shape[0] - config.window - 1)
+    windows = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(data, s, config.window + 1))(starts)
+    if config.method == "gtf" and config.alpha == "adaptive":
+      alpha = adaptive_alpha(cell, params, windows[0], k_alpha)
+    else:
+      alpha = jnp.float32(config.alpha if config.method == "gtf" else 0.0)
+    value, grads = jax.value_and_grad(loss)(params, windows, alpha)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), value
+
+  (params, _), losses = jax.lax.scan(body, (params, opt.init(params)), jnp.arange(config.steps))
+  return params, losses
