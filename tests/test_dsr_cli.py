@@ -1,0 +1,30 @@
+"""Smoke run of experiments/dsr.py (the reconstruction study itself is in docs/dsr.md)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "dsr.py"
+
+
+def run(args, cwd):
+  return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_reconstruction_run_writes_scores_and_plots(tmp_path):
+  proc = run(["--method=gtf", "--alpha=adaptive", "--mar_tau=1", "--seeds=2", "--steps=20", "--samples=1000",
+              "--window=40", "--hidden=6", f"--out={tmp_path}", "--name=r"], tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+  assert [r["seed"] for r in summary["seeds"]] == [0, 1] and 0.5 < summary["true_lyapunov"] < 1.3
+  assert (tmp_path / "r" / "attractor.png").stat().st_size > 1000
+  assert "lambda_max" in proc.stdout
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+  for args, message in ((["--system=henon"], "--system: unknown system 'henon'; valid choices: bursting_neuron, lorenz63"),
+                        (["--method=tbptt"], "--method: unknown teacher forcing 'tbptt'; valid choices: stf, gtf"),
+                        (["--alpha=lots"], "--alpha: must be a number in [0, 1] or 'adaptive', got 'lots'")):
+    proc = run(args + [f"--out={tmp_path}"], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"dsr.py: error: {message}"], proc.stderr
+  assert not any(tmp_path.iterdir())
