@@ -82,11 +82,15 @@ def _one_sample_maps(cell, params, state, x, readout):
 
 def sample_states(cell, params, inputs: jax.Array, key):
   """Per sample, the state reached at a uniformly drawn time t of its sequence and the input x_{t+1} that
-  comes next: (state with batch (n,), x (n, D)). One random time per sample makes the mean over samples an
-  unbiased estimate of the mean over samples and times at a fraction of the cost."""
+  comes next: (state with batch (n,), x (n, D)), not differentiated. One random time per sample makes the
+  mean over samples an unbiased estimate of the mean over samples and times at a fraction of the cost."""
   T, n = inputs.shape[:2]
   t = jax.random.randint(key, (n,), 0, T)
-  state = reach(cell, params, inputs, t)
+  # The radii are functions of the parameters at the states the network visits, not of how the states
+  # got there: backpropagating through up to T steps of the network itself would bring back the very
+  # exploding and vanishing gradients the LSC is meant to cure (ALIF's surrogate, slope 30 near
+  # threshold, overflowed to NaN within 40 pre-training steps).
+  state = jax.lax.stop_gradient(reach(cell, params, inputs, t))
   x = jnp.take_along_axis(inputs, t[None, :, None], axis=0)[0]
   return state, x
 

@@ -48,8 +48,8 @@ def _safe_norm(p):
   """Frobenius norm over the last two axes, floored at 1e-30 with a zero (not NaN) gradient there: a zero
   matrix (e.g. a Jacobian column block that does not reach the output) has radius ~0 and no gradient."""
   sq = jnp.sum(p * p, axis=(-2, -1))
-  ok = sq > 1e-60
-  return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1.0)), 1e-30)
+  ok = sq > 1e-30  # float32: 1e-60 would be 0, and a subnormal sq gives sqrt an infinite gradient
+  return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1.0)), 1e-15)
 
 
 def matrix_radius(m: jax.Array, norm: str = "spectral", squarings: int = SQUARINGS) -> jax.Array:
