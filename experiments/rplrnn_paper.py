@@ -16,7 +16,7 @@ test MSE (mean +- std over seeds). Models (one layer of --hidden units, linear r
     lstm    LSTM, forget-gate bias 1
     ornn    ReLU RNN, orthogonal init + soft orthogonality penalty (tau = --orth_tau)
 
-Results and the command that made them: docs/rplrnn.md.
+Full-size results are not in yet (README, "Manifold-attractor regularisation", says what has run).
 """
 from __future__ import annotations
 

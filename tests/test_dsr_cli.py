@@ -1,4 +1,4 @@
-"""Smoke run of experiments/dsr.py (the reconstruction study itself is in docs/dsr.md)."""
+"""Smoke run of experiments/dsr.py (the reconstruction study has not been run yet: README, "Manifold-attractor regularisation")."""
 import json
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Smoke version of experiments/rplrnn_paper.py (the real sweep is in docs/rplrnn.md)."""
+"""Smoke version of experiments/rplrnn_paper.py (the full sweep has not been run yet: README, "Manifold-attractor regularisation")."""
 import subprocess
 import sys
 from pathlib import Path
