@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnstab.config import Config
+from rnnstab.train import make_train
+
 STRICT_PROMOTION = False
 RUN = Path(__file__).resolve().parents[1] / "experiments" / "run.py"
 TINY = ["--cell=gru", "--task=adding", "--seeds=2", "--hidden=8", "--layers=1", "--seq_len=8", "--batch=4", "--steps=4",
@@ -79,24 +82,38 @@ def test_never_overwrites_a_run_dir(tiny_run):
   assert (out / "tiny" / "metrics.jsonl").read_text() == before
 
 
+# The exit path (one line on stderr, exit code 2, nothing written) through a subprocess for each kind of
+# failure: an unknown name, a flag absl cannot parse, an error found when the model is built, a compound flag.
 @pytest.mark.parametrize("args,message", [
     (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, gru, lru, lstm, mgu, nbrc, plrnn, relu, tanh"),
-    (["--task=bar"], "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, psmnist, smnist"),
-    (["--init=nope"], "--init: unknown init 'nope'; valid choices: awh, chrono, default, forget_bias, identity, lsc, orthogonal, warmup"),
-    (["--seeds=0"], "--seeds: must be a positive integer, got 0"),
     (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
-    (["--lr=-1"], "--lr: must be a positive finite number, got -1.0"),
     (["--cell=brc", "--init=orthogonal"], "--init=orthogonal does not apply to BRC; cells that support it: "
                                           "gru, lstm, mgu, nbrc, relu, tanh"),
-    (["--cell=gru", "--init=chrono"], "--init=chrono applies to LSTM cells only (got GRU); use --cell=lstm"),
-    (["--seed_parallel=3"], "--seed_parallel: group size 3 must divide --seeds=2"),
-    (["--lsc_method=eig"], "--lsc_method: unknown method 'eig'; valid choices: exact, power"),
-    (["--reg=l1"], "--reg: unknown regulariser 'l1'; valid choices: none, mar, orth"),
     (["--reg=mar:tau=x"], "--reg: option tau of mar must be a number, got 'x'"),
-    (["--init=awh"], "--init=awh does not apply to GRU; cells that support it: plrnn"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   proc = run(TINY + [f"--out={tmp_path}"] + args, tmp_path)
   assert proc.returncode == 2, proc.stderr
   assert proc.stderr.strip().splitlines() == [f"run.py: error: {message}"]
   assert not any(tmp_path.iterdir())  # nothing was started
+
+
+# The messages themselves, in-process (run.py prints exactly these, as the cases above show).
+@pytest.mark.parametrize("overrides,message", [
+    (dict(task="bar"), "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, psmnist, smnist"),
+    (dict(init="nope"), "--init: unknown init 'nope'; valid choices: awh, chrono, default, forget_bias, identity, lsc, "
+                        "orthogonal, warmup"),
+    (dict(seeds=0), "--seeds: must be a positive integer, got 0"),
+    (dict(lr=-1.0), "--lr: must be a positive finite number, got -1.0"),
+    (dict(cell="gru", init="chrono"), "--init=chrono applies to LSTM cells only (got GRU); use --cell=lstm"),
+    (dict(seed_parallel="3"), "--seed_parallel: group size 3 must divide --seeds=2"),
+    (dict(lsc_method="eig"), "--lsc_method: unknown method 'eig'; valid choices: exact, power"),
+    (dict(reg="l1"), "--reg: unknown regulariser 'l1'; valid choices: none, mar, orth"),
+    (dict(reg="mar:nope=1"), "--reg: mar has no option 'nope=1'; write mar:key=value with key one of tau, tau_A, "
+                             "tau_W, tau_h, fraction"),
+    (dict(cell="gru", init="awh"), "--init=awh does not apply to GRU; cells that support it: plrnn"),
+])
+def test_bad_values_name_the_flag_and_the_choices(overrides, message):
+  with pytest.raises(ValueError) as e:
+    make_train(Config(**{**dict(cell="gru", seeds=2), **overrides}))
+  assert str(e.value) == message

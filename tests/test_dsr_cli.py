@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from rnnstab.dsr.teacher_forcing import DSRConfig
+
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "dsr.py"
 
 
@@ -22,9 +26,16 @@ def test_reconstruction_run_writes_scores_and_plots(tmp_path):
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
-  for args, message in ((["--system=henon"], "--system: unknown system 'henon'; valid choices: bursting_neuron, lorenz63"),
-                        (["--method=tbptt"], "--method: unknown teacher forcing 'tbptt'; valid choices: stf, gtf"),
-                        (["--alpha=lots"], "--alpha: must be a number in [0, 1] or 'adaptive', got 'lots'")):
-    proc = run(args + [f"--out={tmp_path}"], tmp_path)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"dsr.py: error: {message}"], proc.stderr
+  proc = run(["--system=henon", f"--out={tmp_path}"], tmp_path)
+  assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+      "dsr.py: error: --system: unknown system 'henon'; valid choices: bursting_neuron, lorenz63"], proc.stderr
   assert not any(tmp_path.iterdir())
+
+
+def test_bad_settings_name_the_flag():
+  for kwargs, message in ((dict(method="tbptt"), "--method: unknown teacher forcing 'tbptt'; valid choices: stf, gtf"),
+                          (dict(alpha=1.5), "--alpha: must be a number in [0, 1] or 'adaptive', got 1.5"),
+                          (dict(window=0), "--window: must be a positive integer, got 0")):
+    with pytest.raises(ValueError) as e:
+      DSRConfig(**kwargs)
+    assert str(e.value) == message
