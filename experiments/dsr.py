@@ -8,8 +8,8 @@ The data (--samples points, standardised, optional --noise) come from ``rnnstab.
 train every seed (one vmapped program), the last 20% are held out. Each seed then runs freely from the first
 held-out point for as many steps as were held out, and is scored by D_stsp (30 bins per dimension), D_H and
 its maximal Lyapunov exponent against the system's own (per unit time). Writes a run directory under --out
-with config.json, summary.json, losses.png and attractor.png (the held-out data and the best seed's
-generated trajectory), and prints the per-seed table.
+with config.json, summary.json, losses.png, attractor.png and spectra.png (the held-out data against the best
+seed's generated trajectory), and prints the per-seed table.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from absl import app, flags, logging
 
 from rnnstab import results
 from rnnstab.dsr import (SYSTEMS, max_lyapunov, power_spectrum_distance, simulate, state_space_divergence)
+from rnnstab.dsr.measures import smoothed_power_spectrum
 from rnnstab.dsr.systems import integrate
 from rnnstab.dsr.teacher_forcing import METHODS, DSRConfig, generate, make_cell, plrnn_map, train
 
@@ -81,6 +82,17 @@ def _plots(run_dir, test, gen, losses, title):
     ax.set_title(name)
   fig.suptitle(title)
   fig.savefig(run_dir / "attractor.png", dpi=90)
+  plt.close(fig)
+  d = test.shape[1]
+  fig, axes = plt.subplots(1, d, figsize=(3.2 * d, 3), squeeze=False)
+  for j, ax in enumerate(axes[0]):
+    for xs, name in ((test, "data"), (gen, "generated")):
+      ax.semilogy(np.asarray(smoothed_power_spectrum(jnp.asarray(xs[:, j]))), lw=0.8, label=name)
+    ax.set_title(f"power spectrum, x{j + 1}")
+    ax.set_xlabel("frequency bin")
+  axes[0][0].legend()
+  fig.tight_layout()
+  fig.savefig(run_dir / "spectra.png", dpi=90)
   plt.close(fig)
   fig, ax = plt.subplots(figsize=(6, 3.5))
   ax.semilogy(np.asarray(losses).T, lw=0.7)

@@ -1,12 +1,14 @@
-"""The regularised PLRNN paper's benchmark (Schmidt et al., ICLR 2021): addition / multiplication over T.
+"""The regularised PLRNN paper's benchmarks (Schmidt et al., ICLR 2021): addition / multiplication over T,
+and sequential MNIST.
 
     python experiments/rplrnn_paper.py --task=adding --lengths=100,200,400
     python experiments/rplrnn_paper.py --task=multiplication --configs=rplrnn,plrnn,lstm
+    python experiments/rplrnn_paper.py --task=smnist --lengths=784 --steps=2000    # real digits, 1 pixel a step
 
 Every model of --configs is trained at every T of --lengths with ``experiments/run.py``'s machinery (one run
 directory each under --out, --seeds seeds in parallel, Adam 1e-3, gradient-norm clip 3 as the authors),
 and one Markdown table reports, per model and T, the fraction of test trials with |error| < 0.04 and the
-test MSE (mean +- std over seeds). Models (one layer of --hidden units, linear readout):
+test MSE (mean +- std over seeds); for sequential MNIST, test accuracy and cross-entropy. Models (one layer of --hidden units, linear readout):
 
     rplrnn  PLRNN, AWh init + manifold-attractor regularisation (tau = --tau on half of the units)
     plrnn   PLRNN, default init, no regularisation
@@ -38,7 +40,7 @@ MODELS = {
     "ornn": lambda: dict(cell="relu", init="orthogonal", reg=f"orth:tau={FLAGS.orth_tau}"),
 }
 
-flags.DEFINE_enum("task", "adding", ["adding", "multiplication"], "the problem")
+flags.DEFINE_enum("task", "adding", ["adding", "multiplication", "smnist"], "the problem")
 flags.DEFINE_string("lengths", "100,200,400", "comma-separated sequence lengths T")
 flags.DEFINE_string("configs", ",".join(MODELS), f"comma-separated models: {', '.join(MODELS)}")
 flags.DEFINE_integer("seeds", 16, "seeds per model and T")
@@ -60,6 +62,8 @@ def _configs() -> list[tuple[str, int, Config]]:
     lengths = [int(t) for t in FLAGS.lengths.split(",")]
   except ValueError:
     raise ValueError(f"--lengths: must be comma-separated integers, got {FLAGS.lengths!r}") from None
+  if FLAGS.task == "smnist" and lengths != [784]:
+    raise ValueError(f"--lengths: sequential MNIST has T = 784 (one pixel a step), got {FLAGS.lengths!r}")
   return [(m, T, Config(task=FLAGS.task, seq_len=T, layers=1, hidden=FLAGS.hidden, seeds=FLAGS.seeds,
                         batch=FLAGS.batch, steps=FLAGS.steps, lr=1e-3, clip=3.0, log_every=max(FLAGS.steps // 10, 1),
                         analysis_every=0, **MODELS[m]()))
@@ -69,13 +73,17 @@ def _configs() -> list[tuple[str, int, Config]]:
 def sweep() -> None:
   """Claim: the rPLRNN keeps solving the problems at T where LSTM, iRNN and the plain PLRNN fail."""
   configs = _configs()
+  loss = "ce" if FLAGS.task == "smnist" else "mse"
+  what = ("accuracy = test digits classified right" if FLAGS.task == "smnist" else
+          "accuracy = fraction of test trials with |error| < 0.04")
   print(f"{FLAGS.task}, one layer of {FLAGS.hidden}, Adam 1e-3, clip 3, batch {FLAGS.batch}, {FLAGS.steps} steps, "
-        f"{FLAGS.seeds} seeds; accuracy = fraction of test trials with |error| < 0.04")
-  print("| model | T | test accuracy | test MSE | seeds with accuracy >= 0.9 | train time |")
+        f"{FLAGS.seeds} seeds; {what}")
+  print(f"| model | T | test accuracy | test {'cross-entropy' if loss == 'ce' else 'MSE'} | seeds with accuracy >= 0.9 "
+        "| train time |")
   print("|---|---|---|---|---|---|")
   for model, T, config in configs:
     summary = experiment.run(config, out=FLAGS.out, log=lambda s: None)
-    acc, mse = summary["final"]["eval_accuracy"], summary["final"]["eval_mse"]
+    acc, mse = summary["final"]["eval_accuracy"], summary["final"][f"eval_{loss}"]
     solved = results.steps_to_solve(results.read_metrics(f"{summary['run_dir']}/metrics.jsonl"), "accuracy",
                                     config.seeds)
     healthy = f" ({acc['n']} healthy)" if acc["n"] < config.seeds else ""

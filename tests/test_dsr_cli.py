@@ -21,7 +21,7 @@ def test_reconstruction_run_writes_scores_and_plots(tmp_path):
   assert proc.returncode == 0, proc.stderr
   summary = json.loads((tmp_path / "r" / "summary.json").read_text())
   assert [r["seed"] for r in summary["seeds"]] == [0, 1] and 0.5 < summary["true_lyapunov"] < 1.3
-  assert (tmp_path / "r" / "attractor.png").stat().st_size > 1000
+  assert all((tmp_path / "r" / f).stat().st_size > 1000 for f in ("attractor.png", "spectra.png", "losses.png"))
   assert "lambda_max" in proc.stdout
 
 

@@ -96,7 +96,8 @@ def state_space_divergence_gmm(true: jax.Array, gen: jax.Array, key, *, var: flo
   return jnp.mean(_mixture_logpdf(x, t, var) - _mixture_logpdf(x, g, var))
 
 
-def _smoothed_spectrum(x, sigma):
+def smoothed_power_spectrum(x: jax.Array, sigma: float = SMOOTHING) -> jax.Array:
+  """The power spectrum of a 1-D series (mean removed), smoothed by a Gaussian of ``sigma`` bins, summing to 1."""
   x = x - jnp.mean(x)
   power = jnp.square(jnp.abs(jnp.fft.rfft(x)))
   half = int(4 * sigma)
@@ -123,6 +124,6 @@ def power_spectrum_distance(true: jax.Array, gen: jax.Array, *, smoothing: float
     raise ValueError(f"power_spectrum_distance: trajectories must have the same shape, got {t.shape} and {g.shape}")
   dists = []
   for i in range(t.shape[1]):
-    p, q = _smoothed_spectrum(t[:, i], smoothing), _smoothed_spectrum(g[:, i], smoothing)
+    p, q = smoothed_power_spectrum(t[:, i], smoothing), smoothed_power_spectrum(g[:, i], smoothing)
     dists.append(jnp.sqrt(jnp.clip(1.0 - jnp.sum(jnp.sqrt(p * q)), 0.0, 1.0)))
   return jnp.mean(jnp.stack(dists))
