@@ -6,7 +6,8 @@ free-running trajectories with the system's.
 
 The data (--samples points, standardised, optional --noise) come from ``rnnstab.dsr.simulate``; the first 80%
 train every seed (one vmapped program), the last 20% are held out. Each seed then runs freely from the first
-held-out point for as many steps as were held out, and is scored by D_stsp (30 bins per dimension), D_H and
+held-out point for as many steps as were held out, and is scored by D_stsp (30 bins per dimension, and by
+Gaussian mixtures), D_H and
 its maximal Lyapunov exponent against the system's own (per unit time). Writes a run directory under --out
 with config.json, summary.json, losses.png, attractor.png and spectra.png (the held-out data against the best
 seed's generated trajectory), and prints the per-seed table.
@@ -22,7 +23,8 @@ import numpy as np
 from absl import app, flags, logging
 
 from rnnstab import results
-from rnnstab.dsr import (SYSTEMS, max_lyapunov, power_spectrum_distance, simulate, state_space_divergence)
+from rnnstab.dsr import (SYSTEMS, max_lyapunov, power_spectrum_distance, simulate, state_space_divergence,
+                         state_space_divergence_gmm)
 from rnnstab.dsr.measures import smoothed_power_spectrum
 from rnnstab.dsr.systems import integrate
 from rnnstab.dsr.teacher_forcing import METHODS, DSRConfig, generate, make_cell, plrnn_map, train
@@ -142,18 +144,21 @@ def main(argv):
     dt = SYSTEMS[FLAGS.system][1]
     rows.append({"seed": s, "final_loss": float(losses[s, -1]), "finite": finite,
                  "d_stsp": float(state_space_divergence(test, gen)) if finite else None,
+                 "d_stsp_gmm": float(state_space_divergence_gmm(test, gen, jax.random.key(s))) if finite else None,
                  "d_h": float(power_spectrum_distance(test, gen)) if finite else None,
                  "lyapunov": float(max_lyapunov(plrnn_map(cell, p), z, 5000, dt=dt, burn_in=500)) if finite else None})
   ok = [r for r in rows if r["finite"]]
-  agg = {k: results.mean_std([r[k] for r in rows], [r["finite"] for r in rows]) for k in ("d_stsp", "d_h", "lyapunov")}
+  agg = {k: results.mean_std([r[k] for r in rows], [r["finite"] for r in rows])
+         for k in ("d_stsp", "d_stsp_gmm", "d_h", "lyapunov")}
   results.write_json(run_dir / "summary.json", {"seeds": rows, "mean_std": agg, "true_lyapunov": lam_true})
   best = min(ok, key=lambda r: r["d_stsp"])["seed"] if ok else 0
   _plots(run_dir, np.asarray(test), np.asarray(gens[best]), losses,
          f"{FLAGS.system}, {config.method}: D_stsp {rows[best]['d_stsp']}")
-  print(f"{'seed':>4} {'final loss':>10} {'D_stsp':>8} {'D_H':>6} {'lambda_max':>10}   (system: {lam_true:.3f})")
+  print(f"{'seed':>4} {'final loss':>10} {'D_stsp':>8} {'D_stsp GMM':>10} {'D_H':>6} {'lambda_max':>10}   "
+        f"(system: {lam_true:.3f})")
   fmt = lambda v, d: "-" if v is None else f"{v:.{d}f}"
   for r in rows:
-    print(f"{r['seed']:>4} {r['final_loss']:>10.4f} {fmt(r['d_stsp'], 3):>8} {fmt(r['d_h'], 3):>6} "
+    print(f"{r['seed']:>4} {r['final_loss']:>10.4f} {fmt(r['d_stsp'], 3):>8} {fmt(r['d_stsp_gmm'], 3):>10} {fmt(r['d_h'], 3):>6} "
           f"{fmt(r['lyapunov'], 3):>10}")
   pm = lambda v: "-" if v["mean"] is None else f"{v['mean']:.3f} +- {v['std']:.3f}"
   print(f"mean+-std over {len(ok)}/{FLAGS.seeds} seeds with a finite trajectory: "
