@@ -20,8 +20,9 @@ def rows(out):
 def test_mlp_and_radii_studies(tmp_path):
   assert rows(study(["--study=mlp", "--seeds=1"], tmp_path)) == ["glorot", "he", "orthogonal", "orthogonal",
                                                                  "glorot", "he"]
-  out = study(["--study=radii", "--cells=alif", "--seeds=2", "--hidden=8", "--layers=2", "--seq_len=10"], tmp_path)
-  assert rows(out) == ["alif"] and "->" in out
+  # LRU meets its targets in ~150 steps; ALIF runs the whole 500-step budget (docs/lsc.md), too slow here.
+  out = study(["--study=radii", "--cells=lru", "--seeds=2", "--hidden=8", "--layers=2", "--seq_len=10"], tmp_path)
+  assert rows(out) == ["lru"] and "->" in out
 
 
 def test_learning_study_writes_runs_and_gradient_grids(tmp_path):
