@@ -2,6 +2,7 @@
 
     python experiments/lsc_paper.py --study=mlp        # 1. Glorot / He / orthogonal MLPs meet the LSC
     python experiments/lsc_paper.py --study=radii      # 2. LSC pre-training reaches its targets, every cell
+    python experiments/lsc_paper.py --study=alif --method=power   # 2b. ALIF surrogates for LSC pre-training
     python experiments/lsc_paper.py --study=learning   # 3. depth-5 stacks: none vs rho = 1 / 0.5 / unbalanced
 
 Study 3 trains every configuration of --configs (cell+rule, rule one of none, one, half, unbalanced) with
@@ -21,14 +22,14 @@ from absl import app, flags, logging
 
 from rnnstab import experiment, results
 from rnnstab.analysis import gradient_grid, lsc_radii
-from rnnstab.cells import CELLS
+from rnnstab.cells import ALIF, CELLS
 from rnnstab.config import Config
 from rnnstab.devices import compile_over_devices, seed_devices, use_every_core
 from rnnstab.feedforward import mlp_init, mlp_radii
 from rnnstab.objectives.lsc import RULES
 from rnnstab.train import make_train
 
-flags.DEFINE_enum("study", "mlp", ["mlp", "radii", "learning"], "which claim to check")
+flags.DEFINE_enum("study", "mlp", ["mlp", "radii", "alif", "learning"], "which claim to check")
 flags.DEFINE_string("task", "copy", "task of the learning study")
 flags.DEFINE_integer("seeds", 16, "seeds per configuration")
 flags.DEFINE_integer("hidden", 32, "units per layer")
@@ -37,6 +38,7 @@ flags.DEFINE_integer("seq_len", 100, "T")
 flags.DEFINE_integer("steps", 1000, "training steps of the learning study")
 flags.DEFINE_string("cells", "tanh,relu,gru,lstm,mgu,brc,nbrc,plrnn,alif,lru", "cells of the radii study")
 flags.DEFINE_string("rule", "one", "target rule of the radii study (one, half, unbalanced)")
+flags.DEFINE_integer("lsc_steps", 500, "step budget of LSC pre-training")
 flags.DEFINE_enum("method", "exact", ["exact", "power"], "how LSC radii are computed (run.py's --lsc_method)")
 flags.DEFINE_string("configs", "gru+none,gru+one,gru+half,gru+unbalanced,lstm+none,lstm+one,lstm+half,"
                     "lstm+unbalanced,alif+none,alif+one,alif+half,alif+unbalanced",
@@ -62,29 +64,63 @@ def _mean_radii(info, kind, which):
   return np.asarray(info[which][kind]).mean(axis=0)   # over seeds: (layers,)
 
 
-def radii() -> None:
-  """Claim: LSC pre-training brings every radius within 0.08 of its target, for every cell."""
+def _radii_row(name: str, config: Config, leaf=None) -> str:
+  """One row of the radii table: LSC pre-training of ``config`` (``leaf`` in place of its cell) on
+  --seeds seeds, spread over the cores and mapped (each seed stops on its own), as run.py pre-trains."""
+  trainer = make_train(config, leaf)
+  keys = jax.random.split(jax.random.key(0), config.seeds)
+  pretrain = compile_over_devices(lambda k: trainer.init(k)[1], experiment.init_mode(config, "vmap"),
+                                  config.seeds, seed_devices(config.seeds), keys)
+  info = jax.device_get(pretrain(keys))
+  cells = []
+  for kind in ("time", "depth", "decoder"):
+    b, a = _mean_radii(info, kind, "radii_before"), _mean_radii(info, kind, "radii_after")
+    cells.append(f"{' '.join(f'{v:.2f}' for v in b)} -> {' '.join(f'{v:.2f}' for v in a)}")
+  steps = np.asarray(info["steps"])
+  return (f"| {name} | {int(np.sum(info['converged']))}/{config.seeds} | {int(np.median(steps))} | "
+          f"{' | '.join(cells)} |")
+
+
+def _radii_header(first: str) -> None:
   print(f"rule {FLAGS.rule}, {FLAGS.layers} x {FLAGS.hidden}, {FLAGS.task} inputs (T = {FLAGS.seq_len}), "
         f"{FLAGS.seeds} seeds, {FLAGS.method} radii; radii averaged over seeds, one number per layer")
-  print("| cell | seeds within 0.08 | median steps | time before -> after | depth before -> after | "
+  print(f"| {first} | seeds within 0.08 | median steps | time before -> after | depth before -> after | "
         "decoder before -> after |")
   print("|---|---|---|---|---|---|")
+
+
+def _radii_config(cell: str) -> Config:
+  return Config(cell=cell, init="lsc", lsc_targets=FLAGS.rule, lsc_method=FLAGS.method, hidden=FLAGS.hidden,
+                layers=FLAGS.layers, seq_len=FLAGS.seq_len, task=FLAGS.task, seeds=FLAGS.seeds,
+                lsc_steps=FLAGS.lsc_steps)
+
+
+def radii() -> None:
+  """Claim: LSC pre-training brings every radius within 0.08 of its target, for every cell."""
+  _radii_header("cell")
   for name in FLAGS.cells.split(","):
-    config = Config(cell=name, init="lsc", lsc_targets=FLAGS.rule, lsc_method=FLAGS.method, hidden=FLAGS.hidden,
-                    layers=FLAGS.layers, seq_len=FLAGS.seq_len, task=FLAGS.task, seeds=FLAGS.seeds)
-    trainer = make_train(config)
-    keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
-    # Seeds spread over the cores and mapped (each stops on its own), as run.py pre-trains them.
-    pretrain = compile_over_devices(lambda k: trainer.init(k)[1], experiment.init_mode(config, "vmap"),
-                                    FLAGS.seeds, seed_devices(FLAGS.seeds), keys)
-    info = jax.device_get(pretrain(keys))
-    cells = []
-    for kind in ("time", "depth", "decoder"):
-      b, a = _mean_radii(info, kind, "radii_before"), _mean_radii(info, kind, "radii_after")
-      cells.append(f"{' '.join(f'{v:.2f}' for v in b)} -> {' '.join(f'{v:.2f}' for v in a)}")
-    steps = np.asarray(info["steps"])
-    print(f"| {name} | {int(np.sum(info['converged']))}/{FLAGS.seeds} | {int(np.median(steps))} | "
-          f"{' | '.join(cells)} |", flush=True)
+    print(_radii_row(name, _radii_config(name)), flush=True)
+
+
+# ALIF settings tried for LSC pre-training. The LSC authors' code (LuCeHe/stable_drnn) differs from
+# Bellec et al.: threshold 0.1, the surrogate's window 1 wide in membrane units (not b0), tau_a = 700 and
+# a normalised adaptation a' = rho a + (1 - rho) z, which is ours with beta scaled by (1 - rho).
+_AUTHORS = dict(b0=0.1, surrogate_width=1.0, tau_a=700.0, beta=1.8 * (1.0 - math.exp(-1.0 / 700.0)))
+ALIF_VARIANTS = {
+    "bellec (b0 = 0.01, window b0, dampening 0.3)": {},
+    "lsc authors (b0 = 0.1, window 1, dampening 0.3, tau_a 700)": _AUTHORS,
+    "lsc authors, dampening 1": {**_AUTHORS, "dampening": 1.0},
+    "fast sigmoid (b0 = 0.1, width 0.1, dampening 1, tau_a 700)": {**_AUTHORS, "surrogate_width": 0.1,
+                                                                  "surrogate": "fast_sigmoid",
+                                                                  "dampening": 1.0},
+}
+
+
+def alif() -> None:
+  """Which ALIF surrogate, if any, lets LSC pre-training reach its targets (section 2 of docs/lsc.md)."""
+  _radii_header("ALIF setting")
+  for name, settings in ALIF_VARIANTS.items():
+    print(_radii_row(name, _radii_config("alif"), ALIF(hidden_size=FLAGS.hidden, **settings)), flush=True)
 
 
 def _config(spec: str) -> Config:
@@ -93,7 +129,8 @@ def _config(spec: str) -> Config:
     raise ValueError(f"--configs: bad configuration {spec!r}; write cell+rule with cell one of "
                      f"{', '.join(CELLS.names())} and rule one of none, {', '.join(RULES)}")
   return Config(cell=cell, init="default" if rule == "none" else "lsc", lsc_targets=rule if rule != "none" else "one",
-                task=FLAGS.task, seq_len=FLAGS.seq_len, hidden=FLAGS.hidden, layers=FLAGS.layers,
+                lsc_method=FLAGS.method, lsc_steps=FLAGS.lsc_steps, task=FLAGS.task, seq_len=FLAGS.seq_len,
+                hidden=FLAGS.hidden, layers=FLAGS.layers,
                 seeds=FLAGS.seeds, steps=FLAGS.steps, lr=1e-3, log_every=100, analysis_every=0)
 
 
@@ -135,7 +172,7 @@ def learning() -> None:
     print(rows[-1], flush=True)
   name = f"{task.metric} {op} {bound:g}"
   print(f"\n{FLAGS.task}, T = {FLAGS.seq_len}, {FLAGS.layers} x {FLAGS.hidden}, Adam 1e-3, batch 32, {FLAGS.steps} "
-        f"steps, {FLAGS.seeds} seeds (chance {task.metric} = {task.chance:.3g})")
+        f"steps, {FLAGS.seeds} seeds, {FLAGS.method} LSC radii (chance {task.metric} = {task.chance:.3g})")
   print(f"| configuration | grid growth log10(g[0, 0] / g[L-1, T-1]) | final test {task.metric} | "
         f"seeds reaching {name} | median steps to {name} | train time |")
   print("|---|---|---|---|---|---|")
@@ -149,7 +186,7 @@ def main(argv):
   try:
     if FLAGS.rule not in RULES:
       raise ValueError(f"--rule: unknown rule {FLAGS.rule!r}; valid choices: {', '.join(RULES)}")
-    {"mlp": mlp, "radii": radii, "learning": learning}[FLAGS.study]()
+    {"mlp": mlp, "radii": radii, "alif": alif, "learning": learning}[FLAGS.study]()
   except ValueError as e:
     print(f"lsc_paper.py: error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -14,10 +14,14 @@ from rnnstab.inits import INITS
 from rnnstab.unroll import unroll
 
 
-def build_cell(config):
+def build_cell(config, leaf=None):
   """The cell a config describes: ``config.cell`` at ``config.hidden`` units, made a double layer and a
-  stack of ``config.layers`` as asked, with ``config.init``'s static settings applied to every leaf."""
-  cell = CELLS[config.cell](hidden_size=config.hidden)
+  stack of ``config.layers`` as asked, with ``config.init``'s static settings applied to every leaf.
+  ``leaf``, a cell object (e.g. ``ALIF(hidden_size=32, surrogate="fast_sigmoid")``), replaces the
+  registered ``config.cell`` when its non-default settings matter."""
+  if leaf is not None and leaf.hidden_size != config.hidden:
+    raise ValueError(f"leaf: hidden_size {leaf.hidden_size} differs from --hidden={config.hidden}")
+  cell = CELLS[config.cell](hidden_size=config.hidden) if leaf is None else leaf
   if config.double:
     cell = double(cell)
   if config.layers > 1:

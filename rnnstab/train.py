@@ -139,17 +139,18 @@ def analysis_key(seed_key):
   return jax.random.fold_in(seed_key, 0x5EED)
 
 
-def make_train(config: Config) -> Trainer:
+def make_train(config: Config, leaf=None) -> Trainer:
   """The trainer for ``config``: ``make_train(config)(key)`` trains one seed, purely.
 
   Args:
     config: a validated ``Config``.
+    leaf: optional cell object used in place of the registered ``config.cell`` (``build_cell``).
 
   Returns:
     A ``Trainer``; ``jax.jit(jax.vmap(trainer))(jax.random.split(key, S))`` trains S seeds at once.
   """
   task = TASKS[config.task](seq_len=config.seq_len)
-  model = SequenceModel(build_cell(config), task.output_size, config.backend, config.unroll)
+  model = SequenceModel(build_cell(config, leaf), task.output_size, config.backend, config.unroll)
   return Trainer(config, model, task, make_optimizer(config.optimizer, config.lr, config.clip, config.reg),
                  INITS[config.init].pretrain)
 

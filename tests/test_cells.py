@@ -154,6 +154,21 @@ def test_alif_surrogate_gradient_and_no_self_connections():
   assert np.abs(g["U"]).sum() > 0 and np.all(np.diag(g["W"]) == 0)
 
 
+@pytest.mark.parametrize("surrogate,shape", [("triangle", lambda u: np.maximum(0.0, 1.0 - np.abs(u))),
+                                             ("fast_sigmoid", lambda u: 1.0 / (1.0 + np.abs(u)) ** 2)])
+def test_alif_surrogate_width_and_shape_set_the_spike_derivative(surrogate, shape):
+  # dz'/dv' = dampening / w * shape((v' - A') / w); the forward spikes do not depend on the surrogate.
+  cell = ALIF(hidden_size=3, b0=0.1, surrogate_width=0.5, surrogate=surrogate, dampening=0.7)
+  p = {"U": jnp.eye(3), "W": jnp.zeros((3, 3)), "b": jnp.zeros(3)}
+  state = {"v": jnp.array([0.0, 0.3, -0.6]), "a": jnp.zeros(3), "z": jnp.zeros(3)}
+  alpha = np.exp(-1 / cell.tau_m)
+  dz = jax.jacfwd(lambda x: cell.recur(p, state, x)[0]["z"])(jnp.zeros(3))
+  u = (alpha * np.asarray(state["v"]) - 0.1) / 0.5
+  np.testing.assert_allclose(np.diag(dz), 0.7 / 0.5 * shape(u), rtol=1e-5)
+  np.testing.assert_array_equal(cell.recur(p, state, jnp.zeros(3))[0]["z"], ALIF(hidden_size=3, b0=0.1).recur(
+      p, state, jnp.zeros(3))[0]["z"])
+
+
 def test_lru_ring_init_and_time_radius():
   from rnnstab.analysis.jacobians import lsc_radii
   cell = LRU(hidden_size=16, r_min=0.5, r_max=0.8)

@@ -213,3 +213,13 @@ def test_classic_mlp_inits_meet_the_lsc_in_expectation(init, activation):
   layers = mlp_init(jax.random.key(0), (128,) * 31, init)
   r = np.asarray(mlp_radii(layers, jax.random.normal(jax.random.key(1), (8, 128)), activation))
   assert r.shape == (30, 8) and abs(r.mean() - 1.0) < 0.1, r.mean()
+
+
+def test_power_radius_of_a_map_to_zero_has_a_zero_gradient():
+  # A spiking layer far from threshold maps every direction to 0: its radius is ~0 and must not make the
+  # LSC pre-training step NaN (the norm's gradient at a zero vector is 0/0).
+  from rnnstab.analysis.radius import power_radius
+  g = jax.grad(lambda a: power_radius(lambda x: a * x * 0.0, jnp.ones(3), jax.random.key(0)))(1.0)
+  assert g == 0.0
+  np.testing.assert_allclose(jax.grad(lambda a: power_radius(lambda x: a * x, jnp.ones(3),
+                                                             jax.random.key(0)))(0.7), 1.0, rtol=1e-4)

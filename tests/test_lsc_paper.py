@@ -14,7 +14,7 @@ def study(args, cwd):
 
 def rows(out):
   return [l.split("|")[1].strip() for l in out.splitlines() if l.startswith("| ") and not l.startswith("| init")
-          and not l.startswith("| cell") and not l.startswith("| configuration")]
+          and not l.startswith("| cell") and not l.startswith("| ALIF") and not l.startswith("| configuration")]
 
 
 def test_mlp_and_radii_studies(tmp_path):
@@ -23,6 +23,10 @@ def test_mlp_and_radii_studies(tmp_path):
   # LRU meets its targets in ~150 steps; ALIF runs the whole 500-step budget (docs/lsc.md), too slow here.
   out = study(["--study=radii", "--cells=lru", "--seeds=2", "--hidden=8", "--layers=2", "--seq_len=10"], tmp_path)
   assert rows(out) == ["lru"] and "->" in out
+  out = study(["--study=alif", "--seeds=1", "--hidden=8", "--layers=2", "--seq_len=10", "--lsc_steps=3",
+               "--method=power"], tmp_path)
+  assert [r.split(" (")[0] for r in rows(out)] == ["bellec", "lsc authors", "lsc authors, dampening 1",
+                                                   "fast sigmoid"]
 
 
 def test_learning_study_writes_runs_and_gradient_grids(tmp_path):

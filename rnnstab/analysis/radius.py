@@ -45,7 +45,7 @@ def gelfand_radius(m: jax.Array, squarings: int = SQUARINGS) -> jax.Array:
 
 
 def _safe_norm(p):
-  """Frobenius norm over the last two axes, floored at 1e-30 with a zero (not NaN) gradient there: a zero
+  """Frobenius norm over the last two axes, its square floored at 1e-30 with a zero (not NaN) gradient there: a zero
   matrix (e.g. a Jacobian column block that does not reach the output) has radius ~0 and no gradient."""
   sq = jnp.sum(p * p, axis=(-2, -1))
   ok = sq > 1e-30  # float32: 1e-60 would be 0, and a subnormal sq gives sqrt an infinite gradient
@@ -99,7 +99,9 @@ def power_radius(f: Callable, x: jax.Array, key, *, norm: str = "spectral", iter
 
   def body(v, _):
     w = apply(v)
-    g = jnp.maximum(jnp.linalg.norm(w), 1e-30)
+    # A Jacobian that maps v to zero (a spiking unit far from threshold, a dead ReLU) has growth ~0; the
+    # norm's own gradient at a zero vector would be 0/0 and turn the whole pre-training step into NaN.
+    g = _safe_norm(w[None, :])
     return w / g, jnp.log(g)
 
   _, logs = jax.lax.scan(body, v, None, length=iterations)

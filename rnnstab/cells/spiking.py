@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import ClassVar
 
@@ -11,21 +12,30 @@ import jax.numpy as jnp
 from rnnstab.cells.base import Cell, batch_shape, dot, f32
 
 
-@jax.custom_jvp
-def spike(u):
+# Pseudo-derivative shapes, each peaking at 1 for u = 0; the cell scales them by its dampening factor.
+SURROGATES = {
+    # Bellec et al. 2018: zero beyond one width from threshold.
+    "triangle": lambda u: jnp.maximum(0.0, 1.0 - jnp.abs(u)),
+    # Zenke & Ganguli 2018 (SuperSpike): heavy tails, so a unit far from threshold still passes gradient.
+    "fast_sigmoid": lambda u: 1.0 / (1.0 + jnp.abs(u)) ** 2,
+}
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def spike(u, surrogate="triangle", dampening=0.3):
   """Heaviside H(u) = 1[u > 0] forward; its derivative is replaced by ``surrogate_derivative``."""
   return (u > 0).astype(jnp.float32)
 
 
-def surrogate_derivative(u):
-  """Bellec et al.'s piecewise-linear pseudo-derivative 0.3 * max(0, 1 - |u|) (dampening factor 0.3)."""
-  return 0.3 * jnp.maximum(0.0, 1.0 - jnp.abs(u))
+def surrogate_derivative(u, surrogate="triangle", dampening=0.3):
+  """The pseudo-derivative dampening * shape(u); Bellec et al.'s default is 0.3 * max(0, 1 - |u|)."""
+  return dampening * SURROGATES[surrogate](u)
 
 
 @spike.defjvp
-def _spike_jvp(primals, tangents):
+def _spike_jvp(surrogate, dampening, primals, tangents):
   (u,), (du,) = primals, tangents
-  return spike(u), surrogate_derivative(u) * du
+  return spike(u, surrogate, dampening), surrogate_derivative(u, surrogate, dampening) * du
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,12 +45,16 @@ class ALIF(Cell):
       v' = alpha v + x U + z W + b - z A            membrane; alpha = exp(-1 / tau_m)
       a' = rho a + z                                 adaptation; rho = exp(-1 / tau_a)
       A' = b0 + beta a'                              adaptive threshold
-      z' = H((v' - A') / b0)                         spike, surrogate derivative 0.3 max(0, 1 - |.|)
+      z' = H((v' - A') / w)                          spike, surrogate derivative 0.3 max(0, 1 - |.|)
 
   State: {"v", "a", "z"} (every part enters the next step, so all three make up the state Jacobian).
   Output: the spikes z. Params: U (D, H) ~ N(0, 1/D), W (H, H) ~ N(0, 1/H) with no self-connections
   (its diagonal is held at zero), b (H,) zeros.
   Settings: tau_m = 20, tau_a = 200 steps, b0 = 0.01, beta = 1.8 (Bellec et al. 2018's sequential MNIST).
+  The surrogate's width w (``surrogate_width``) is the distance from threshold, in membrane units, over
+  which a spike passes gradient: b0 in Bellec et al. (the default, None), so the pseudo-derivative peaks
+  at 0.3 / b0 = 30 inside a window 0.02 wide; 1 in the LSC authors' code, which makes single-step
+  Jacobians smooth enough for LSC pre-training (registered as ``alif_lsc``, docs/lsc.md).
 
   References:
     Bellec, Salaj, Subramoney, Legenstein & Maass, "Long short-term memory and learning-to-learn in
@@ -53,6 +67,9 @@ class ALIF(Cell):
   tau_a: float = 200.0
   b0: float = 0.01
   beta: float = 1.8
+  surrogate_width: float | None = None
+  surrogate: str = "triangle"
+  dampening: float = 0.3
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("W",)
 
@@ -80,5 +97,6 @@ class ALIF(Cell):
     W = f32(params["W"]) * (1.0 - jnp.eye(self.hidden_size, dtype=jnp.float32))  # no self-connections
     v = alpha * v + xp + dot(z, W) - z * (self.b0 + self.beta * a)
     a = rho * a + z
-    z = spike((v - (self.b0 + self.beta * a)) / self.b0)
+    width = self.b0 if self.surrogate_width is None else self.surrogate_width
+    z = spike((v - (self.b0 + self.beta * a)) / width, self.surrogate, self.dampening)
     return {"v": v, "a": a, "z": z}, z
