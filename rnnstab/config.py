@@ -38,7 +38,9 @@ class Config:
       "mar:tau=5,fraction=0.5" (``rnnstab.regularisers``); ``--init=awh`` uses the same fraction.
     log_every: steps between evaluations and log lines (one jitted chunk of training).
     eval_batch: fresh evaluation sequences per seed at each evaluation.
-    backend: time-loop implementation for ``unroll``.
+    backend: time-loop implementation for ``unroll``: "auto" (fused Pallas kernels on GPU/TPU when the
+      shapes fit, lax.scan otherwise and on CPU), "scan", "pallas" (interpreted on CPU: tests only) or
+      "wavefront" (the kernels, a deep stack as one anti-diagonal kernel).
     unroll: ``lax.scan`` unroll factor.
     seed_parallel: how seeds share the machine: "vmap" (one batched program), "map" (one seed after
       another inside one compiled program), an integer g (vmap groups of g seeds, mapped over groups), or

@@ -1,12 +1,18 @@
-"""The time loop: run a cell over a sequence with ``jax.lax.scan`` (fused kernels plug in here later)."""
+"""The time loop: run a cell over a sequence with ``jax.lax.scan`` or the fused Pallas kernels."""
 from __future__ import annotations
+
+import logging
 
 import jax
 import jax.numpy as jnp
 
 from rnnstab.cells.combinators import Stack
 
-BACKENDS = ("auto", "scan")
+# auto: the fused kernels on GPU and TPU when the shapes fit (rnnstab.kernels.kernel_fits), else scan;
+# pallas: the kernels (the Pallas interpreter on CPU, for tests); wavefront: the kernels, a stack by
+# anti-diagonals of its layers x time grid.
+BACKENDS = ("auto", "scan", "pallas", "wavefront")
+_log = logging.getLogger("rnnstab")
 
 
 def _scan(cell, params, xs, state0, unroll):
@@ -28,7 +34,10 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     params: the cell's params.
     xs: inputs, (T, *batch, D) when ``time_major`` (the default), else (*batch... B, T, D) with time on axis 1.
     state0: initial state; ``cell.initial_state(params, batch)`` when None.
-    backend: "scan" (``jax.lax.scan``) or "auto" (currently always scan; fused kernels come with issue 6).
+    backend: "scan" (``jax.lax.scan``), "pallas" (the fused kernels of ``rnnstab.kernels``; interpreted on
+      CPU, which is for tests), "wavefront" (the kernels, a stack as one anti-diagonal kernel) or "auto"
+      (the kernels on GPU/TPU when they fit, scan otherwise). Shapes the kernels cannot take fall back to
+      scan with a logged reason.
     unroll: how many steps ``lax.scan`` unrolls per loop iteration (speed only; same numbers).
     time_major: whether time is the leading axis of ``xs`` and of the returned outputs.
 
@@ -41,7 +50,12 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     xs = jnp.swapaxes(xs, 0, 1)
   if state0 is None:
     state0 = cell.initial_state(params, xs.shape[1:-1])
-  if isinstance(cell, Stack):
+  kernel = _kernel_schedule(cell, params, xs, state0, backend)
+  if kernel is not None:
+    from rnnstab.kernels import fused_unroll  # the kernels import the cells: import on first use
+    state, ys = fused_unroll(cell, params, xs, state0, schedule=kernel,
+                             interpret=jax.default_backend() == "cpu")
+  elif isinstance(cell, Stack):
     # Layer by layer over the whole sequence: each layer's input projection becomes one large matmul.
     states, ys = [], xs
     for l, (c, p) in enumerate(zip(cell.cells, params["layers"])):
@@ -54,3 +68,18 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     ys = jnp.swapaxes(ys, 0, 1)
   return state, ys
 
+
+def _kernel_schedule(cell, params, xs, state0, backend: str) -> str | None:
+  """The fused kernels' schedule ("time" or "wavefront") for this call, or None for ``lax.scan``."""
+  if backend == "scan" or xs.ndim != 3:  # the kernels block one batch axis; seeds come through vmap
+    return None
+  platform = jax.default_backend()
+  if backend == "auto" and platform == "cpu":
+    return None
+  if platform != "cpu":
+    from rnnstab.kernels import kernel_fits
+    reason = kernel_fits(cell, params, xs, state0, platform)
+    if reason is not None:
+      _log.warning("unroll: backend %r falls back to lax.scan: %s", backend, reason)
+      return None
+  return "wavefront" if backend == "wavefront" else "time"

@@ -76,7 +76,7 @@ def test_initial_state_is_used():
 
 def test_unknown_backend_is_a_clear_error():
   cell = GRU(hidden_size=3)
-  with pytest.raises(ValueError, match="unknown backend 'cuda'; valid choices: auto, scan"):
+  with pytest.raises(ValueError, match="unknown backend 'cuda'; valid choices: auto, scan, pallas, wavefront"):
     unroll(cell, cell.init(jax.random.key(0), 1), jnp.zeros((2, 1, 1)), backend="cuda")
 
 
