@@ -135,3 +135,16 @@ def test_kernels_lower_for_tpu_and_gpu(name, platform):
 def test_wavefront_lowers_for_tpu_and_gpu(name):
   for platform in ("tpu", "cuda"):
     assert _lowers(stack(CELLS[name](hidden_size=32), 3), 32, 16, platform, schedule="wavefront")
+
+
+def test_benchmark_prints_scan_rows_on_cpu():
+  import subprocess
+  import sys
+  from pathlib import Path
+  script = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels.py"
+  proc = subprocess.run([sys.executable, str(script), "--hidden=8", "--batch=4", "--seeds=1,2", "--seq_len=5",
+                         "--rounds=1"], capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  rows = [l.split() for l in proc.stdout.splitlines() if l.strip().startswith("8 ")]
+  assert [(r[2], r[3]) for r in rows] == [("1", "scan"), ("2", "scan")]
+  assert "Pallas is not timed on CPU" in proc.stdout
