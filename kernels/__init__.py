@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnstab.cells.combinators import Stack
+from rnnstab.kernels.checkpointed import checkpointed_scan
 from rnnstab.kernels.scan import _used_params, fused_scan
 from rnnstab.kernels.wavefront import wavefront_unroll
 
@@ -35,8 +36,8 @@ def _inputs(cell, params, xs):
   return cell.project(params, xs) if hasattr(cell, "project") else xs
 
 
-def fused_unroll(cell, params, xs, state0, *, schedule: str = "time", batch_block: int | None = None,
-                 interpret: bool = False, platform: str | None = None):
+def fused_unroll(cell, params, xs, state0, *, schedule: str = "time", recompute: int = 0,
+                 batch_block: int | None = None, interpret: bool = False, platform: str | None = None):
   """``cell`` over ``xs`` with the fused kernels; the same (final_state, ys) as the ``lax.scan`` path.
 
   Args:
@@ -46,6 +47,8 @@ def fused_unroll(cell, params, xs, state0, *, schedule: str = "time", batch_bloc
     state0: the initial state.
     schedule: "time" (one step of the whole cell per kernel iteration: a stack walks its layers inside
       each step) or "wavefront" (a stack by anti-diagonals of its layers x time grid; ``wavefront``).
+    recompute: 0 saves every step's state for the backward pass; K > 0 saves one state in K and
+      recomputes the others inside the backward kernel (``checkpointed_scan``; K must divide T).
     batch_block: rows of the batch per kernel instance (None: all).
     interpret: Pallas interpreter (CPU tests).
     platform: the platform to lower for (``fused_scan``); None: the default backend's.
@@ -55,6 +58,11 @@ def fused_unroll(cell, params, xs, state0, *, schedule: str = "time", batch_bloc
   """
   if schedule not in SCHEDULES:
     raise ValueError(f"schedule: unknown schedule {schedule!r}; valid choices: {', '.join(SCHEDULES)}")
+  if recompute:
+    if schedule == "wavefront":
+      raise ValueError("recompute: not available with the wavefront schedule; use schedule='time'")
+    return checkpointed_scan(_step(cell), cell.output, params, state0, _inputs(cell, params, xs), every=recompute,
+                             batch_block=batch_block, interpret=interpret, platform=platform)
   if schedule == "wavefront" and isinstance(cell, Stack) and len(cell.cells) > 1:
     return wavefront_unroll(cell, params, xs, state0, batch_block=batch_block, interpret=interpret,
                             platform=platform)
@@ -106,4 +114,4 @@ def kernel_fits(cell, params, xs, state0, platform: str, *, batch_block: int | N
   return f"no fused kernels for platform {platform!r}"
 
 
-__all__ = ["SCHEDULES", "fused_scan", "fused_unroll", "kernel_fits", "wavefront_unroll"]
+__all__ = ["SCHEDULES", "checkpointed_scan", "fused_scan", "fused_unroll", "kernel_fits", "wavefront_unroll"]

@@ -42,6 +42,8 @@ class Config:
       shapes fit, lax.scan otherwise and on CPU), "scan", "pallas" (interpreted on CPU: tests only) or
       "wavefront" (the kernels, a deep stack as one anti-diagonal kernel).
     unroll: ``lax.scan`` unroll factor.
+    recompute: with the Pallas backends, 0 keeps every step's state for the backward pass; K > 0 keeps
+      one in K and recomputes the others in the backward kernel (K must divide --seq_len).
     seed_parallel: how seeds share the machine: "vmap" (one batched program), "map" (one seed after
       another inside one compiled program), an integer g (vmap groups of g seeds, mapped over groups), or
       "auto" (vmap on GPU/TPU, groups of seeds sized to fit the CPU cache on CPU).
@@ -85,6 +87,7 @@ class Config:
   eval_batch: int = 256
   backend: str = "auto"
   unroll: int = 1
+  recompute: int = 0
   seed_parallel: str = "auto"
   warmup_steps: int = 100
   warmup_lr: float = 1e-2
@@ -128,6 +131,10 @@ class Config:
       raise ValueError(f"--clip: must be >= 0 (0 disables clipping), got {self.clip!r}")
     if self.backend not in BACKENDS:
       raise ValueError(f"--backend: unknown backend {self.backend!r}; valid choices: {', '.join(BACKENDS)}")
+    if self.recompute < 0 or (self.recompute and self.seq_len % self.recompute):
+      raise ValueError(f"--recompute: must be 0 or a divisor of --seq_len={self.seq_len}, got {self.recompute}")
+    if self.recompute and self.backend == "wavefront":
+      raise ValueError("--recompute: not available with --backend=wavefront; use --backend=pallas")
     if self.double and self.hidden % 2:
       raise ValueError(f"--hidden: must be even with --double (two halves), got {self.hidden}")
     if not (self.seed_parallel in SEED_PARALLEL or (self.seed_parallel.isdigit() and int(self.seed_parallel) > 0)):

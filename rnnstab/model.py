@@ -41,6 +41,7 @@ class SequenceModel:
   output_size: int
   backend: str = "auto"
   unroll: int = 1
+  recompute: int = 0
 
   def init(self, key, input_size: int):
     kc, kw, kb = jax.random.split(key, 3)
@@ -52,7 +53,8 @@ class SequenceModel:
 
   def apply(self, params, inputs):
     """inputs (T, B, D) -> predictions (T, B, O)."""
-    _, ys = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll)
+    _, ys = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll,
+                   recompute=self.recompute)
     return self.readout(params["readout"], ys)
 
   @staticmethod

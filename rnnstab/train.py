@@ -150,7 +150,8 @@ def make_train(config: Config, leaf=None) -> Trainer:
     A ``Trainer``; ``jax.jit(jax.vmap(trainer))(jax.random.split(key, S))`` trains S seeds at once.
   """
   task = TASKS[config.task](seq_len=config.seq_len)
-  model = SequenceModel(build_cell(config, leaf), task.output_size, config.backend, config.unroll)
+  model = SequenceModel(build_cell(config, leaf), task.output_size, config.backend, config.unroll,
+                        config.recompute)
   return Trainer(config, model, task, make_optimizer(config.optimizer, config.lr, config.clip, config.reg),
                  INITS[config.init].pretrain)
 

@@ -26,7 +26,8 @@ def _scan(cell, params, xs, state0, unroll):
   return jax.lax.scan(body, state0, xps, unroll=unroll)
 
 
-def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int = 1, time_major: bool = True):
+def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int = 1, recompute: int = 0,
+           time_major: bool = True):
   """Runs ``cell`` over a sequence.
 
   Args:
@@ -39,6 +40,8 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
       (the kernels on GPU/TPU when they fit, scan otherwise). Shapes the kernels cannot take fall back to
       scan with a logged reason.
     unroll: how many steps ``lax.scan`` unrolls per loop iteration (speed only; same numbers).
+    recompute: with the kernels, 0 saves every step's state for the backward pass; K > 0 keeps one in K
+      and recomputes the rest in the backward kernel (less memory, one more forward pass; K divides T).
     time_major: whether time is the leading axis of ``xs`` and of the returned outputs.
 
   Returns:
@@ -46,6 +49,10 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
   """
   if backend not in BACKENDS:
     raise ValueError(f"unknown backend {backend!r}; valid choices: {', '.join(BACKENDS)}")
+  if recompute < 0 or (recompute and xs.shape[1 if not time_major else 0] % recompute):
+    raise ValueError(f"recompute: must be 0 or a divisor of the sequence length, got {recompute}")
+  if recompute and backend == "wavefront":
+    raise ValueError("recompute: not available with the wavefront backend; use pallas")
   if not time_major:
     xs = jnp.swapaxes(xs, 0, 1)
   if state0 is None:
@@ -53,7 +60,7 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
   kernel = _kernel_schedule(cell, params, xs, state0, backend)
   if kernel is not None:
     from rnnstab.kernels import fused_unroll  # the kernels import the cells: import on first use
-    state, ys = fused_unroll(cell, params, xs, state0, schedule=kernel,
+    state, ys = fused_unroll(cell, params, xs, state0, schedule=kernel, recompute=recompute,
                              interpret=jax.default_backend() == "cpu")
   elif isinstance(cell, Stack):
     # Layer by layer over the whole sequence: each layer's input projection becomes one large matmul.

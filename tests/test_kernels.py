@@ -71,6 +71,28 @@ def test_deep_stacks_as_one_kernel(name, layers, backend):
   assert jaxpr.count("pallas_call[") == 2
 
 
+@pytest.mark.parametrize("cell,every", [(CELLS["lstm"](hidden_size=5), 2), (stack(CELLS["gru"](hidden_size=4), 2), 3)])
+def test_recompute_from_checkpoints_equals_the_scan_path(cell, every):
+  # One saved state in `every` (an LSTM's c included); the backward kernel recomputes the rest.
+  p, xs = cell.init(jax.random.key(0), 3), jax.random.normal(jax.random.key(1), (6, 3, 3))
+  loss = lambda p, x, **kw: _loss_of(unroll(cell, p, x, **kw))
+  v1, g1 = jax.value_and_grad(lambda p, x: loss(p, x, backend="scan"), argnums=(0, 1))(p, xs)
+  v2, g2 = jax.value_and_grad(lambda p, x: loss(p, x, backend="pallas", recompute=every), argnums=(0, 1))(p, xs)
+  np.testing.assert_allclose(v2, v1, rtol=1e-5)
+  for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+  # Its residuals: T / every states, not T.
+  jaxpr = str(jax.make_jaxpr(jax.grad(lambda p: loss(p, xs, backend="pallas", recompute=every)))(p))
+  assert "recurrence_fwd_checkpointed" in jaxpr and "recurrence_bwd_checkpointed" in jaxpr
+  with pytest.raises(ValueError, match="recompute: must be 0 or a divisor of the sequence length, got 4"):
+    unroll(cell, p, xs, backend="pallas", recompute=4)
+
+
+def _loss_of(out):
+  state, ys = out
+  return jnp.sum(jnp.sin(ys)) + sum(jnp.sum(jnp.cos(a)) for a in jax.tree_util.tree_leaves(state))
+
+
 def test_double_layer_through_the_kernels():
   _assert_same(double(CELLS["gru"](hidden_size=6)), jax.random.normal(jax.random.key(1), (4, 2, 3)))
 
@@ -106,14 +128,15 @@ def test_shapes_that_do_not_fit_fall_back_to_scan_with_a_logged_reason(monkeypat
 TRITON = export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")
 
 
-def _lowers(cell, hidden, batch, platform, schedule="time"):
+def _lowers(cell, hidden, batch, platform, schedule="time", recompute=0):
   """Exports the forward and the gradient for ``platform`` without the chip; None if kernel_fits refuses."""
   params = jax.eval_shape(lambda: cell.init(jax.random.key(0), hidden))
   xs = jax.ShapeDtypeStruct((16, batch, hidden), jnp.float32)
   state0 = jax.eval_shape(lambda p: cell.initial_state(p, batch), params)
   if kernel_fits(cell, params, xs, state0, platform) is not None:
     return None
-  f = lambda p, x: fused_unroll(cell, p, x, cell.initial_state(p, batch), schedule=schedule, platform=platform)[1]
+  f = lambda p, x: fused_unroll(cell, p, x, cell.initial_state(p, batch), schedule=schedule, recompute=recompute,
+                                platform=platform)[1]
   for fn in (f, jax.grad(lambda p, x: jnp.sum(f(p, x)))):
     exported = export.export(jax.jit(fn), platforms=[platform], disabled_checks=[TRITON])(params, xs)
     assert "tpu_custom_call" in exported.mlir_module() or "triton" in exported.mlir_module()
@@ -135,6 +158,12 @@ def test_kernels_lower_for_tpu_and_gpu(name, platform):
 def test_wavefront_lowers_for_tpu_and_gpu(name):
   for platform in ("tpu", "cuda"):
     assert _lowers(stack(CELLS[name](hidden_size=32), 3), 32, 16, platform, schedule="wavefront")
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm"])
+def test_recompute_kernels_lower_for_tpu_and_gpu(name):
+  for platform in ("tpu", "cuda"):
+    assert _lowers(CELLS[name](hidden_size=64), 64, 32, platform, recompute=4)
 
 
 def test_benchmark_prints_scan_rows_on_cpu():
