@@ -167,7 +167,10 @@ def learning() -> None:
     growth = math.log10(max(grid[0, 0], 1e-38) / max(grid[-1, -1], 1e-38))
     solved = results.steps_to_solve(results.read_metrics(run_dir / "metrics.jsonl"), task.metric, config.seeds)
     final = summary["final"][key]
-    rows.append(f"| {spec} | {growth:+.1f} | {final['mean']:.3f} +- {final['std']:.3f} | {len(solved)}/{config.seeds} | "
+    # A configuration whose every seed diverged has no final metric: say so instead of a number.
+    score = (f"{final['mean']:.3f} +- {final['std']:.3f} ({final['n']} healthy)" if final["n"] < config.seeds else
+             f"{final['mean']:.3f} +- {final['std']:.3f}") if final["n"] else f"diverged (0/{config.seeds} healthy)"
+    rows.append(f"| {spec} | {growth:+.1f} | {score} | {len(solved)}/{config.seeds} | "
                 f"{int(np.median(solved)) if solved else '-'} | {summary['timing']['train_s']:.0f} s |")
     print(rows[-1], flush=True)
   name = f"{task.metric} {op} {bound:g}"
