@@ -1,5 +1,9 @@
-"""Adapter: any Flax Linen ``RNNCellBase`` (``nn.GRUCell``, ``nn.OptimizedLSTMCell``, a user's own) as an
-rnnstab cell, so every rnnstab objective and analysis works on a model researchers already have.
+"""Adapters both ways between rnnstab cells and Flax.
+
+- ``FlaxCell``: any Flax Linen ``RNNCellBase`` (``nn.GRUCell``, ``nn.OptimizedLSTMCell``, a user's own) as an
+  rnnstab cell, so every rnnstab objective and analysis works on a model researchers already have.
+- ``LinenCell`` / ``NNXCell``: any rnnstab cell (a BRC, a PLRNN, a stack) as a Flax ``RNNCellBase``, to drop
+  into ``nn.RNN`` / ``nnx.RNN``; its params are rnnstab's own tree, so the objectives apply to them as is.
 
 Example:
   >>> import flax.linen as nn, jax, jax.numpy as jnp
@@ -14,8 +18,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax import nnx
 from jax.tree_util import tree_flatten_with_path, keystr
 
 
@@ -68,3 +74,76 @@ class FlaxCell:
   def recurrent_weights(self, params) -> dict:
     flat, _ = tree_flatten_with_path(params)
     return {keystr(p, simple=True, separator="/"): v for p, v in flat if self.is_recurrent(p, v)}
+
+
+def _zero_carry(cell, input_shape) -> Any:
+  """Flax's convention for a carry: zeros shaped like the cell's state for inputs of ``input_shape``.
+  (A PLRNN's learned initial state z0 is rnnstab's own convention; under Flax's RNN the carry starts at 0.)"""
+  batch, width = tuple(input_shape[:-1]), input_shape[-1]
+  struct = jax.eval_shape(lambda: cell.initial_state(cell.init(jax.random.key(0), width), batch))
+  return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), struct)
+
+
+class LinenCell(nn.RNNCellBase):
+  """An rnnstab cell as a Flax Linen ``RNNCellBase``, for ``nn.RNN``.
+
+  Attributes:
+    cell: any rnnstab cell, ``Double`` or ``Stack``.
+
+  Its params are one variable, ``"cell"``, holding the rnnstab params tree unchanged: under
+  ``nn.RNN(LinenCell(c))`` they are ``variables["params"]["cell"]["cell"]``, and every rnnstab objective
+  and analysis takes them with ``c``.
+
+  Example:
+    >>> rnn = nn.RNN(LinenCell(BRC(hidden_size=64)))
+    >>> variables = rnn.init(key, xs)            # xs (B, T, D), Flax's batch-major default
+    >>> ys = rnn.apply(variables, xs)
+  """
+
+  cell: Any
+
+  @nn.compact
+  def __call__(self, carry, x):
+    params = self.param("cell", lambda key: self.cell.init(key, x.shape[-1]))
+    return self.cell.step(params, carry, x)
+
+  @nn.nowrap
+  def initialize_carry(self, rng, input_shape):
+    del rng  # rnnstab carries are deterministic
+    return _zero_carry(self.cell, input_shape)
+
+  @property
+  def num_feature_axes(self) -> int:
+    return 1
+
+
+class NNXCell(nnx.RNNCellBase):
+  """An rnnstab cell as a Flax NNX ``RNNCellBase``, for ``nnx.RNN``.
+
+  Args:
+    cell: any rnnstab cell, ``Double`` or ``Stack``.
+    input_size: width of its inputs.
+    rngs: ``nnx.Rngs``; its ``params`` stream initialises the cell.
+
+  ``self.params`` is one ``nnx.Param`` holding the rnnstab params tree unchanged
+  (``module.params.get_value()`` is what rnnstab's objectives take with ``cell``).
+
+  Example:
+    >>> rnn = nnx.RNN(NNXCell(BRC(hidden_size=64), input_size=3, rngs=nnx.Rngs(0)))
+    >>> ys = rnn(xs)                             # xs (B, T, D)
+  """
+
+  def __init__(self, cell, input_size: int, *, rngs: nnx.Rngs):
+    self.cell = cell
+    self.params = nnx.Param(cell.init(rngs.params(), input_size))
+
+  def __call__(self, carry, x):
+    return self.cell.step(self.params.get_value(), carry, x)
+
+  def initialize_carry(self, input_shape, rngs=None, carry_init=None):
+    del rngs, carry_init  # rnnstab carries are deterministic
+    return _zero_carry(self.cell, input_shape)
+
+  @property
+  def num_feature_axes(self) -> int:
+    return 1

@@ -64,3 +64,27 @@ def test_adapted_cells_stack_with_prefixed_paths():
   _, ys = unroll(cell, params, jnp.ones((T, B, D)))
   assert ys.shape == (T, B, H)
   assert "layers/1/hz/kernel" in recurrent_weights(cell, params)
+
+
+@pytest.mark.parametrize("name,layers", [("brc", 1), ("lstm", 1), ("gru", 2)])
+def test_rnnstab_cells_run_inside_flax_linen_and_nnx_rnn(name, layers):
+  from flax import nnx
+  from rnnstab.cells import CELLS
+  from rnnstab.flax import LinenCell, NNXCell
+  from rnnstab.objectives.lsc import lsc_loss, lsc_targets
+  cell = CELLS[name](hidden_size=4)
+  cell = stack(cell, layers) if layers > 1 else cell
+  xs = jax.random.normal(jax.random.key(1), (2, 5, 3))   # Flax's batch-major layout
+  rnn = nn.RNN(LinenCell(cell))
+  variables = rnn.init(jax.random.key(0), xs)
+  params = variables["params"]["cell"]["cell"]           # rnnstab's own tree
+  np.testing.assert_allclose(rnn.apply(variables, xs), unroll(cell, params, xs, time_major=False)[1], atol=1e-6)
+  module = nnx.RNN(NNXCell(cell, 3, rngs=nnx.Rngs(0)))
+  nnx_params = module.cell.params.get_value()
+  np.testing.assert_allclose(module(xs), unroll(cell, nnx_params, xs, time_major=False)[1], atol=1e-6)
+  # The same trees go straight into an rnnstab objective, and gradients flow through nnx.RNN.
+  loss = lsc_loss(cell, targets=lsc_targets("one", layers=layers, seq_len=5, kinds=("time",)))
+  value, _ = loss(params, jnp.swapaxes(xs, 0, 1), jax.random.key(2))
+  assert np.isfinite(value)
+  grads = nnx.grad(lambda m: jnp.sum(m(xs) ** 2))(module)
+  assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
