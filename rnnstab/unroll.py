@@ -78,7 +78,12 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
 
 def _kernel_schedule(cell, params, xs, state0, backend: str) -> str | None:
   """The fused kernels' schedule ("time" or "wavefront") for this call, or None for ``lax.scan``."""
-  if backend == "scan" or xs.ndim != 3:  # the kernels block one batch axis; seeds come through vmap
+  if backend == "scan":
+    return None
+  if xs.ndim != 3:  # the kernels block one batch axis; seeds come through vmap
+    if backend != "auto":
+      _log.warning("unroll: backend %r falls back to lax.scan: the kernels take inputs (T, B, D), got %s",
+                   backend, xs.shape)
     return None
   platform = jax.default_backend()
   if backend == "auto" and platform == "cpu":
