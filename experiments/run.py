@@ -9,7 +9,7 @@ import sys
 
 from absl import app, flags, logging
 
-from rnnstab.config import Config
+from rnnstab.config import Config, parse_field
 from rnnstab import experiment
 from rnnstab.devices import use_every_core
 from rnnstab.cells import CELLS
@@ -47,19 +47,10 @@ flags.DEFINE_string("name", None, "run directory name (default: task-T-cell-init
 FLAGS = flags.FLAGS
 
 
-def _parse(field: dataclasses.Field, text: str):
-  """Parses a flag's text by the Config field's type, with a one-line error naming the flag."""
-  kind = type(field.default)
-  if kind is bool or kind is str:
-    return text
-  try:
-    return kind(text)
-  except ValueError:
-    raise ValueError(f"--{field.name}: expected {'an integer' if kind is int else 'a number'}, got {text!r}")
-
-
 def config_from_flags() -> Config:
-  values = {f.name: _parse(f, getattr(FLAGS, f.name)) for f in dataclasses.fields(Config)}
+  # Booleans are absl bool flags already; every other field is parsed by its type.
+  values = {f.name: getattr(FLAGS, f.name) if isinstance(f.default, bool) else parse_field(f.name, getattr(FLAGS, f.name))
+            for f in dataclasses.fields(Config)}
   return Config(**values)
 
 

@@ -142,3 +142,29 @@ class Config:
                        f"group size, got {self.seed_parallel!r}")
     if self.seed_parallel.isdigit() and self.seeds % int(self.seed_parallel):
       raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
+
+
+def parse_field(name: str, text: str):
+  """A Config field's value from its command-line text, with a one-line error naming the flag.
+
+  Args:
+    name: a Config field name.
+    text: the flag's text.
+
+  Returns:
+    The value converted to the field's type (str, int, float or bool).
+  """
+  fields = {f.name: f for f in dataclasses.fields(Config)}
+  if name not in fields:
+    raise ValueError(f"--{name}: not a setting of a run; valid choices: {', '.join(fields)}")
+  kind = type(fields[name].default)
+  if kind is str:
+    return text
+  if kind is bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+      raise ValueError(f"--{name}: expected true or false, got {text!r}")
+    return text.lower() in ("true", "1")
+  try:
+    return kind(text)
+  except ValueError:
+    raise ValueError(f"--{name}: expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
