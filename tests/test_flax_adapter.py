@@ -88,3 +88,30 @@ def test_rnnstab_cells_run_inside_flax_linen_and_nnx_rnn(name, layers):
   assert np.isfinite(value)
   grads = nnx.grad(lambda m: jnp.sum(m(xs) ** 2))(module)
   assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
+
+
+def test_an_rnnstab_objective_joins_a_flax_models_own_loss():
+  # A Flax classifier's cross-entropy plus 0.1 x the LSC loss of its GRU, through one optax step.
+  import optax
+  from rnnstab.objectives import lsc_loss, lsc_targets, with_objective
+
+  class Model(nn.Module):
+    @nn.compact
+    def __call__(self, xs):
+      return nn.Dense(2)(nn.RNN(nn.GRUCell(features=6, name="gru"))(xs)[:, -1])
+
+  model, xs, labels = Model(), jax.random.normal(jax.random.key(1), (4, 7, 3)), jnp.array([0, 1, 1, 0])
+  params = model.init(jax.random.key(0), xs)["params"]
+  task = lambda p, b: optax.softmax_cross_entropy_with_integer_labels(model.apply({"params": p}, b[0]), b[1]).mean()
+  lsc = lsc_loss(FlaxCell(nn.GRUCell(features=6)), targets=lsc_targets("one", layers=1, seq_len=7, kinds=("time",)))
+  loss = with_objective(task, lsc, 0.1, cell_params=lambda p: p["gru"], inputs=lambda b: jnp.swapaxes(b[0], 0, 1))
+  (total, aux), grads = jax.value_and_grad(loss, has_aux=True)(params, (xs, labels), jax.random.key(2))
+  np.testing.assert_allclose(total, aux["task"] + 0.1 * aux["objective"], rtol=1e-6)
+  assert aux["objective_aux"]["radii"]["time"].shape == (1, 4)
+  g_task = jax.grad(task)(params, (xs, labels))
+  assert np.abs(grads["gru"]["hr"]["kernel"] - g_task["gru"]["hr"]["kernel"]).max() > 0   # the objective acts
+  np.testing.assert_allclose(grads["Dense_0"]["kernel"], g_task["Dense_0"]["kernel"], rtol=1e-6)  # not on the head
+  opt = optax.adam(1e-3)
+  with jax.numpy_dtype_promotion("standard"):
+    updates, _ = opt.update(grads, opt.init(params), params)
+  assert jax.tree_util.tree_structure(updates) == jax.tree_util.tree_structure(params)
