@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from rnnstab import experiment, results
-from rnnstab.analysis import gradient_grid, lsc_radii
+from rnnstab.analysis import gradient_grid
 from rnnstab.cells import ALIF, CELLS
 from rnnstab.config import Config
 from rnnstab.devices import compile_over_devices, seed_devices, use_every_core

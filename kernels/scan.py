@@ -19,7 +19,6 @@ seeds is ``pallas_call``'s own batching rule (a leading grid axis).
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -69,9 +68,7 @@ class _Plan:
     self.used = _used_params(step, params, state0, x0)
     # Vectors enter the kernel as (1, n) rows: Mosaic TPU lays out 2-D tiles, and a row broadcasts
     # against (B, n) exactly as the vector does in the cell's equations.
-    self.p_orig = [p.shape for p, u in zip(p_leaves, self.used) if u]
-    self.p_shapes = [_as_2d(s) for s in self.p_orig]
-    self.p_dtypes = [p.dtype for p, u in zip(p_leaves, self.used) if u]
+    self.p_shapes = [_as_2d(p.shape) for p, u in zip(p_leaves, self.used) if u]
     s_leaves, self.s_def = jax.tree_util.tree_flatten(state0)
     self.s_shapes = [s.shape for s in s_leaves]
     x_leaves, self.x_def = jax.tree_util.tree_flatten(xps)
@@ -153,7 +150,8 @@ def _forward_call(plan: _Plan, interpret: bool, platform: str | None):
   out_shape = [jax.ShapeDtypeStruct((plan.T,) + tuple(s), jnp.float32) for s in plan.s_shapes]
   out_specs = [_batch_block((plan.T,) + tuple(s), plan.block, True) for s in plan.s_shapes]
   return pl.pallas_call(functools.partial(_forward_kernel, plan), out_shape=out_shape, grid=(plan.blocks,),
-                        in_specs=in_specs, out_specs=out_specs, interpret=interpret, name="recurrence_fwd", compiler_params=_compiler_params(platform))
+                        in_specs=in_specs, out_specs=out_specs, interpret=interpret, name="recurrence_fwd",
+                        compiler_params=_compiler_params(platform))
 
 
 def _backward_call(plan: _Plan, interpret: bool, platform: str | None):
@@ -169,7 +167,8 @@ def _backward_call(plan: _Plan, interpret: bool, platform: str | None):
                + [_batch_block(s, plan.block, False) for s in plan.s_shapes]
                + [pl.BlockSpec((1,) + tuple(s), lambda b, n=len(s): (b,) + (0,) * n) for s in plan.p_shapes])
   return pl.pallas_call(functools.partial(_backward_kernel, plan), out_shape=out_shape, grid=(plan.blocks,),
-                        in_specs=in_specs, out_specs=out_specs, interpret=interpret, name="recurrence_bwd", compiler_params=_compiler_params(platform))
+                        in_specs=in_specs, out_specs=out_specs, interpret=interpret, name="recurrence_bwd",
+                        compiler_params=_compiler_params(platform))
 
 
 def fused_scan(step, params, carry0, xs, *, batch_block: int | None = None, interpret: bool = False,
