@@ -2,7 +2,7 @@
 
     python experiments/lsc_paper.py --study=mlp        # 1. Glorot / He / orthogonal MLPs meet the LSC
     python experiments/lsc_paper.py --study=radii      # 2. LSC pre-training reaches its targets, every cell
-    python experiments/lsc_paper.py --study=alif --method=power   # 2b. ALIF surrogates for LSC pre-training
+    python experiments/lsc_paper.py --study=alif --method=power   # 2b. ALIF surrogates (--variants) for LSC
     python experiments/lsc_paper.py --study=learning   # 3. depth-5 stacks: none vs rho = 1 / 0.5 / unbalanced
 
 Study 3 trains every configuration of --configs (cell+rule, rule one of none, one, half, unbalanced) with
@@ -39,6 +39,7 @@ flags.DEFINE_integer("steps", 1000, "training steps of the learning study")
 flags.DEFINE_string("cells", "tanh,relu,gru,lstm,mgu,brc,nbrc,plrnn,alif,lru", "cells of the radii study")
 flags.DEFINE_string("rule", "one", "target rule of the radii study (one, half, unbalanced)")
 flags.DEFINE_integer("lsc_steps", 500, "step budget of LSC pre-training")
+flags.DEFINE_string("variants", "bellec,authors,authors_d1,fast_sigmoid", "ALIF settings of the alif study")
 flags.DEFINE_enum("method", "exact", ["exact", "power"], "how LSC radii are computed (run.py's --lsc_method)")
 flags.DEFINE_string("configs", "gru+none,gru+one,gru+half,gru+unbalanced,lstm+none,lstm+one,lstm+half,"
                     "lstm+unbalanced,alif+none,alif+one,alif+half,alif+unbalanced",
@@ -107,20 +108,24 @@ def radii() -> None:
 # a normalised adaptation a' = rho a + (1 - rho) z, which is ours with beta scaled by (1 - rho).
 _AUTHORS = dict(b0=0.1, surrogate_width=1.0, tau_a=700.0, beta=1.8 * (1.0 - math.exp(-1.0 / 700.0)))
 ALIF_VARIANTS = {
-    "bellec (b0 = 0.01, window b0, dampening 0.3)": {},
-    "lsc authors (b0 = 0.1, window 1, dampening 0.3, tau_a 700)": _AUTHORS,
-    "lsc authors, dampening 1": {**_AUTHORS, "dampening": 1.0},
-    "fast sigmoid (b0 = 0.1, width 0.1, dampening 1, tau_a 700)": {**_AUTHORS, "surrogate_width": 0.1,
-                                                                  "surrogate": "fast_sigmoid",
-                                                                  "dampening": 1.0},
+    "bellec": ("bellec (b0 = 0.01, window b0, dampening 0.3)", {}),
+    "authors": ("lsc authors (b0 = 0.1, window 1, dampening 0.3, tau_a 700)", _AUTHORS),
+    "authors_d1": ("lsc authors, dampening 1", {**_AUTHORS, "dampening": 1.0}),
+    "fast_sigmoid": ("fast sigmoid (b0 = 0.1, width 0.1, dampening 1, tau_a 700)",
+                     {**_AUTHORS, "surrogate_width": 0.1, "surrogate": "fast_sigmoid", "dampening": 1.0}),
 }
 
 
 def alif() -> None:
   """Which ALIF surrogate, if any, lets LSC pre-training reach its targets (section 2 of docs/lsc.md)."""
+  names = FLAGS.variants.split(",")
+  unknown = [n for n in names if n not in ALIF_VARIANTS]
+  if unknown:
+    raise ValueError(f"--variants: unknown ALIF variant {unknown[0]!r}; valid choices: {', '.join(ALIF_VARIANTS)}")
   _radii_header("ALIF setting")
-  for name, settings in ALIF_VARIANTS.items():
-    print(_radii_row(name, _radii_config("alif"), ALIF(hidden_size=FLAGS.hidden, **settings)), flush=True)
+  for name in names:
+    label, settings = ALIF_VARIANTS[name]
+    print(_radii_row(label, _radii_config("alif"), ALIF(hidden_size=FLAGS.hidden, **settings)), flush=True)
 
 
 def _config(spec: str) -> Config:

@@ -60,7 +60,7 @@ def fused_unroll(cell, params, xs, state0, *, schedule: str = "time", recompute:
     raise ValueError(f"schedule: unknown schedule {schedule!r}; valid choices: {', '.join(SCHEDULES)}")
   if recompute:
     if schedule == "wavefront":
-      raise ValueError("recompute: not available with the wavefront schedule; use schedule='time'")
+      raise ValueError("recompute: not available with the wavefront schedule (backend='wavefront'); use pallas")
     return checkpointed_scan(_step(cell), cell.output, params, state0, _inputs(cell, params, xs), every=recompute,
                              batch_block=batch_block, interpret=interpret, platform=platform)
   if schedule == "wavefront" and isinstance(cell, Stack) and len(cell.cells) > 1:

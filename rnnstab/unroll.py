@@ -49,10 +49,6 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
   """
   if backend not in BACKENDS:
     raise ValueError(f"unknown backend {backend!r}; valid choices: {', '.join(BACKENDS)}")
-  if recompute < 0 or (recompute and xs.shape[1 if not time_major else 0] % recompute):
-    raise ValueError(f"recompute: must be 0 or a divisor of the sequence length, got {recompute}")
-  if recompute and backend == "wavefront":
-    raise ValueError("recompute: not available with the wavefront backend; use pallas")
   if not time_major:
     xs = jnp.swapaxes(xs, 0, 1)
   if state0 is None:

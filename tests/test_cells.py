@@ -167,6 +167,8 @@ def test_alif_surrogate_width_and_shape_set_the_spike_derivative(surrogate, shap
   np.testing.assert_allclose(np.diag(dz), 0.7 / 0.5 * shape(u), rtol=1e-5)
   np.testing.assert_array_equal(cell.recur(p, state, jnp.zeros(3))[0]["z"], ALIF(hidden_size=3, b0=0.1).recur(
       p, state, jnp.zeros(3))[0]["z"])
+  with pytest.raises(ValueError, match="surrogate: unknown surrogate 'gauss'; valid choices: triangle, fast_sigmoid"):
+    ALIF(hidden_size=3, surrogate="gauss")
 
 
 def test_lru_ring_init_and_time_radius():

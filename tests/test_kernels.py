@@ -84,7 +84,7 @@ def test_recompute_from_checkpoints_equals_the_scan_path(cell, every):
   # Its residuals: T / every states, not T.
   jaxpr = str(jax.make_jaxpr(jax.grad(lambda p: loss(p, xs, backend="pallas", recompute=every)))(p))
   assert "recurrence_fwd_checkpointed" in jaxpr and "recurrence_bwd_checkpointed" in jaxpr
-  with pytest.raises(ValueError, match="recompute: must be 0 or a divisor of the sequence length, got 4"):
+  with pytest.raises(ValueError, match="recompute: the segment length 4 must divide the sequence length 6"):
     unroll(cell, p, xs, backend="pallas", recompute=4)
 
 

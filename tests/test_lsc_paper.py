@@ -23,10 +23,17 @@ def test_mlp_and_radii_studies(tmp_path):
   # LRU meets its targets in ~150 steps; ALIF runs the whole 500-step budget (docs/lsc.md), too slow here.
   out = study(["--study=radii", "--cells=lru", "--seeds=2", "--hidden=8", "--layers=2", "--seq_len=10"], tmp_path)
   assert rows(out) == ["lru"] and "->" in out
-  out = study(["--study=alif", "--seeds=1", "--hidden=8", "--layers=2", "--seq_len=10", "--lsc_steps=3",
-               "--method=power"], tmp_path)
-  assert [r.split(" (")[0] for r in rows(out)] == ["bellec", "lsc authors", "lsc authors, dampening 1",
-                                                   "fast sigmoid"]
+
+
+def test_alif_study(tmp_path):
+  out = study(["--study=alif", "--variants=fast_sigmoid", "--seeds=1", "--hidden=8", "--layers=2", "--seq_len=10",
+               "--lsc_steps=3", "--method=power"], tmp_path)
+  assert rows(out) == ["fast sigmoid (b0 = 0.1, width 0.1, dampening 1, tau_a 700)"]
+  proc = subprocess.run([sys.executable, str(SCRIPT), "--study=alif", "--variants=gauss"], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == ("lsc_paper.py: error: --variants: unknown ALIF variant 'gauss'; "
+                                                  "valid choices: bellec, authors, authors_d1, fast_sigmoid")
 
 
 def test_learning_study_writes_runs_and_gradient_grids(tmp_path):

@@ -53,8 +53,9 @@ class ALIF(Cell):
   Settings: tau_m = 20, tau_a = 200 steps, b0 = 0.01, beta = 1.8 (Bellec et al. 2018's sequential MNIST).
   The surrogate's width w (``surrogate_width``) is the distance from threshold, in membrane units, over
   which a spike passes gradient: b0 in Bellec et al. (the default, None), so the pseudo-derivative peaks
-  at 0.3 / b0 = 30 inside a window 0.02 wide; 1 in the LSC authors' code, which makes single-step
-  Jacobians smooth enough for LSC pre-training (registered as ``alif_lsc``, docs/lsc.md).
+  at 0.3 / b0 = 30 inside a window 0.02 wide; 1 in the LSC authors' code. ``surrogate`` picks its shape
+  ("triangle", Bellec et al.; "fast_sigmoid", Zenke & Ganguli 2018) and ``dampening`` its peak. No
+  setting tried lets LSC pre-training reach the depth target (docs/lsc.md).
 
   References:
     Bellec, Salaj, Subramoney, Legenstein & Maass, "Long short-term memory and learning-to-learn in
@@ -72,6 +73,11 @@ class ALIF(Cell):
   dampening: float = 0.3
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("W",)
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.surrogate not in SURROGATES:
+      raise ValueError(f"surrogate: unknown surrogate {self.surrogate!r}; valid choices: {', '.join(SURROGATES)}")
 
   def init(self, key, input_size):
     H, dt = self.hidden_size, self.param_dtype
