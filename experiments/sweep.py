@@ -5,8 +5,10 @@
 
 Every combination of the --axis values (with the --set values for everything else, run.py's defaults
 beyond that) is one run directory under --out, named after its point (``cell-gru_init-lsc``). A point whose
-directory holds a finished summary is not run again, so a killed sweep continues where it stopped; an
-unfinished directory (a run killed mid-way) is kept, renamed ``<point>.incomplete-N``, and the point reruns.
+directory holds a finished summary is not run again, and a point killed mid-way continues from its latest
+checkpoint (``run.py --resume``), so a killed sweep continues where it stopped. An unfinished directory
+that cannot be resumed (no checkpoint, or another configuration) is kept, renamed ``<point>.incomplete-N``,
+and the point reruns.
 After each point, --out gets sweep.csv and sweep.md (one row per point: final metric mean +- std over the
 healthy seeds, how many were healthy, how many solved the task and when, train time) and sweep.png.
 Every point is validated before any training starts.
@@ -14,6 +16,7 @@ Every point is validated before any training starts.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -77,6 +80,16 @@ def _finished(run_dir: Path, config: Config) -> bool:
     return False
   s = json.loads(summary.read_text())
   return not s.get("interrupted") and s.get("completed_steps") == config.steps
+
+
+def _resumable(run_dir: Path, config: Config) -> bool:
+  """Whether an unfinished run directory is this point's own run, with a checkpoint to continue from."""
+  try:
+    saved = json.loads((run_dir / "config.json").read_text())
+  except (OSError, ValueError):
+    return False
+  same = all(saved.get(f.name) == getattr(config, f.name) for f in dataclasses.fields(Config))
+  return same and (run_dir / "checkpoints").is_dir()
 
 
 def _set_aside(run_dir: Path) -> None:
@@ -165,11 +178,16 @@ def main(argv):
     if run_dir.exists() and _finished(run_dir, config):
       print(f"[sweep] {i + 1}/{len(points)} {label}: finished before, skipped", flush=True)
     else:
-      if run_dir.exists():
+      resuming = run_dir.exists() and _resumable(run_dir, config)
+      if run_dir.exists() and not resuming:
         _set_aside(run_dir)
-      print(f"[sweep] {i + 1}/{len(points)} {label}", flush=True)
+      print(f"[sweep] {i + 1}/{len(points)} {label}{': resumed from its checkpoint' if resuming else ''}",
+            flush=True)
       try:
-        experiment.run(config, out=str(out), name=label, log=lambda s: None)
+        if resuming:
+          experiment.resume(run_dir, log=lambda s: None)
+        else:
+          experiment.run(config, out=str(out), name=label, log=lambda s: None)
       except KeyboardInterrupt:
         write_tables(out, rows)   # what finished so far stays aggregated
         sys.exit(130)

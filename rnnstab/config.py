@@ -62,6 +62,9 @@ class Config:
     analysis_every: measure reachable multistability (VAA, stable equilibria) at the first evaluation at or
       after every multiple of this many steps, at the start (before and after a pre-training phase) and at
       the end; 0 turns it off.
+    checkpoint_every: save every seed's training state (orbax, in the run directory's checkpoints/) after
+      the init, at the first evaluation at or after every multiple of this many steps, and at the end, so
+      that ``--resume`` continues a killed run; 0 turns it off.
     analysis_steps: autonomous iteration budget of each measurement (10,000 in the paper).
     analysis_samples: starting states per measurement (sequences of the task, fixed per seed).
   """
@@ -98,6 +101,7 @@ class Config:
   lsc_lr: float = 1e-2
   lsc_method: str = "exact"
   analysis_every: int = 1000
+  checkpoint_every: int = 1000
   analysis_steps: int = 10_000
   analysis_samples: int = 32
 
@@ -115,8 +119,9 @@ class Config:
       raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
     if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
       raise ValueError(f"--lr: must be a positive finite number, got {self.lr!r}")
-    if not isinstance(self.analysis_every, int) or self.analysis_every < 0:
-      raise ValueError(f"--analysis_every: must be a non-negative integer (0: off), got {self.analysis_every!r}")
+    for flag in ("analysis_every", "checkpoint_every"):
+      if not isinstance(getattr(self, flag), int) or getattr(self, flag) < 0:
+        raise ValueError(f"--{flag}: must be a non-negative integer (0: off), got {getattr(self, flag)!r}")
     if not (self.warmup_lr > 0 and self.warmup_lr < float("inf")):
       raise ValueError(f"--warmup_lr: must be a positive finite number, got {self.warmup_lr!r}")
     if not (self.lsc_lr > 0 and self.lsc_lr < float("inf")):

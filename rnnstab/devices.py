@@ -18,7 +18,8 @@ import os
 from typing import Callable, Sequence
 
 import jax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from rnnstab.train import over_seeds
 
@@ -61,9 +62,10 @@ def use_every_core(count: int | None = None) -> int:
 
 
 def seed_devices(num_seeds: int, devices: Sequence | None = None) -> list:
-  """The devices the seeds are spread over: the most of ``devices`` (default: the default backend's local
-  devices) whose count divides ``num_seeds``, so that every device holds the same number of seeds."""
-  devices = list(jax.local_devices() if devices is None else devices)
+  """The devices the seeds are spread over: the most of ``devices`` (default: the default backend's
+  devices, those of every process in a multi-host run) whose count divides ``num_seeds``, so that every
+  device holds the same number of seeds."""
+  devices = list(jax.devices() if devices is None else devices)
   d = max(k for k in range(1, len(devices) + 1) if num_seeds % k == 0)
   return devices[:d]
 
@@ -99,12 +101,32 @@ def over_devices(fn: Callable, mode: str | int, num_seeds: int, devices: Sequenc
   return sharded
 
 
-def place(tree, devices: Sequence):
-  """``tree`` (leading seed axis) laid out as ``over_devices`` expects it: split over ``devices`` on the seed
-  axis, or all on the one device. A no-op for arrays already laid out so."""
+def seed_sharding(devices: Sequence):
+  """The layout ``over_devices`` expects of an array with a leading seed axis: split over ``devices`` on
+  that axis, or all on the one device."""
   if len(devices) == 1:
-    return jax.device_put(tree, devices[0])
-  return jax.device_put(tree, NamedSharding(Mesh(list(devices), (SEED_AXIS,)), PartitionSpec(SEED_AXIS)))
+    return SingleDeviceSharding(devices[0])
+  return NamedSharding(Mesh(list(devices), (SEED_AXIS,)), PartitionSpec(SEED_AXIS))
+
+
+def place(tree, devices: Sequence):
+  """``tree`` (leading seed axis) laid out by ``seed_sharding(devices)``; a no-op for arrays laid out so.
+
+  Over the devices of several processes (a multi-host run), every process must hold the same values of
+  ``tree`` (they are computed from the same seed); each then keeps only its own devices' seeds."""
+  sharding = seed_sharding(devices)
+  if sharding.is_fully_addressable:
+    return jax.device_put(tree, sharding)
+
+  def put(x):
+    if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(sharding, x.ndim):
+      return x
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+  return jax.tree_util.tree_map(put, tree)
 
 
 def compile_over_devices(fn: Callable, mode: str | int, num_seeds: int, devices: Sequence, tree, *shared,
@@ -127,7 +149,7 @@ def compile_over_devices(fn: Callable, mode: str | int, num_seeds: int, devices:
 
   devices = list(devices)
   lowered = build(devices)
-  if len(devices) > 1 and "lapack_" in lowered.as_text():
+  if len(devices) > 1 and jax.process_count() == 1 and "lapack_" in lowered.as_text():
     devices = devices[:1]
     lowered = build(devices)
   compiled = lowered.compile()

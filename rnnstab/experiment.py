@@ -1,18 +1,26 @@
 """One experiment end to end: S seeds trained in parallel, evaluated every ``log_every`` steps, with every
-result on disk as soon as it is computed. ``experiments/run.py`` is a thin command line over ``run``."""
+result on disk as soon as it is computed (metrics.jsonl, TensorBoard events) and the training state
+checkpointed every ``checkpoint_every`` steps, so that ``resume`` continues a killed run to the numbers
+it would have had. ``experiments/run.py`` is a thin command line over ``run`` and ``resume``."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
 import time
+from pathlib import Path
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnstab import results
+from rnnstab import hosts, results
+from rnnstab.checkpoints import Checkpointer
 from rnnstab.config import Config
-from rnnstab.devices import compile_over_devices, seed_devices, usable_cores
+from rnnstab.devices import compile_over_devices, seed_devices, seed_sharding, usable_cores
+from rnnstab.tensorboard import TensorBoardWriter
 from rnnstab.inits import INITS
 from rnnstab.train import REASONS, analysis_key, make_train
 
@@ -68,7 +76,7 @@ def default_run_name(config: Config) -> str:
 
 def _status(state) -> tuple[list[str], list[int]]:
   """Per seed: "ok" or "diverged at step k (reason)", and the step itself (-1 while healthy)."""
-  at, why = np.asarray(state.diverged_at), np.asarray(state.reason)
+  at, why = (np.asarray(x) for x in hosts.gather((state.diverged_at, state.reason)))
   return ["ok" if a < 0 else f"diverged at step {a} ({REASONS[w]})" for a, w in zip(at, why)], at.tolist()
 
 
@@ -89,6 +97,12 @@ def _radii_line(info) -> str:
           f"{int(np.median(info['steps']))} steps; mean radii per layer {radii}")
 
 
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+  """``[#####...............]  25%``: how far a run is, for its log lines."""
+  filled = width * done // max(total, 1)
+  return f"[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%"
+
+
 def run(config: Config, out: str = "runs", name: str | None = None,
         log: Callable[[str], None] = print) -> dict:
   """Trains ``config.seeds`` seeds and writes the run directory.
@@ -102,16 +116,53 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   Returns:
     The summary dict also written to summary.json (plus "run_dir").
   """
+  make_train(config)  # every invalid combination fails here, before a run directory exists
+  # Process 0 picks the (timestamped) name; every process needs it for its shards of the checkpoints.
+  run_dir = str(results.new_run_dir(out, name, default_run_name(config))) if hosts.is_writer() else ""
+  return _train(config, Path(hosts.broadcast_string(run_dir)), log, resume=False)
+
+
+def resume(run_dir: str | os.PathLike, log: Callable[[str], None] = print) -> dict:
+  """Continues the run in ``run_dir`` from its latest checkpoint (from the start when it has none).
+
+  The configuration is the run's own (config.json). Rows of metrics.jsonl after the checkpoint, written
+  before the run was killed, are dropped and recomputed; the run ends with the numbers it would have had
+  without the interruption. A finished run is left as it is.
+
+  Returns:
+    The run's summary dict (plus "run_dir").
+  """
+  run_dir = Path(run_dir)
+  if not (run_dir / "config.json").is_file():
+    raise FileNotFoundError(f"--resume: {run_dir} is not a run directory (it has no config.json)")
+  saved = json.loads((run_dir / "config.json").read_text())
+  config = Config(**{f.name: saved[f.name] for f in dataclasses.fields(Config) if f.name in saved})
+  if (run_dir / "summary.json").is_file():
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if not summary.get("interrupted") and summary.get("completed_steps") == config.steps:
+      log(f"[rnnstab] {run_dir} has finished all {config.steps} steps; nothing to resume")
+      return {**summary, "run_dir": str(run_dir)}
+  return _train(config, run_dir, log, resume=True)
+
+
+def _meta(done: int, train_s: float, analysis_s: float, last: dict, resumed_at: list) -> dict:
+  """The host-side loop's state saved with a checkpoint (JSON: NaN becomes null)."""
+  return {"done": done, "train_s": train_s, "analysis_s": analysis_s, "resumed_at": resumed_at,
+          "last": {k: [results.finite_or_none(v) for v in np.asarray(vals)] for k, vals in last.items()}}
+
+
+def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bool) -> dict:
+  """The body of ``run`` and ``resume``; every process of a multi-host run calls it, process 0 writes."""
   trainer = make_train(config)
-  run_dir = results.new_run_dir(out, name, default_run_name(config))
   devices = seed_devices(config.seeds)
   mode = seed_parallel_mode(config, devices=len(devices))
-  results.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "resolved_seed_parallel": mode,
-                                               "devices": len(devices), "platform": jax.default_backend(),
-                                               "jax": jax.__version__})
-  writer = results.MetricsWriter(run_dir / "metrics.jsonl")
   keys = jax.random.split(jax.random.key(config.seed), config.seeds)
   S = config.seeds
+  write = hosts.is_writer()
+  if not write:
+    log = lambda s: None
+  ckpt = Checkpointer(run_dir / "checkpoints") if config.checkpoint_every else None
+  start = ckpt.latest_step() if (resume and ckpt is not None) else None
 
   def compiled(fn, mode, *example, donate=False):
     # Every program on all devices, except those that call LAPACK (exact spectral radii):
@@ -119,75 +170,123 @@ def run(config: Config, out: str = "runs", name: str | None = None,
     return compile_over_devices(fn, mode, S, devices, *example, donate=donate)
 
   t0 = time.perf_counter()
-  init = compiled(lambda k: trainer.init(k), init_mode(config, mode), keys)
-  states, pretrain_info = init(keys)
-  if jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured, per seed
-    results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, jax.device_get(pretrain_info)))
+  if start is None:
+    if write:
+      if resume:  # nothing was checkpointed: start again from scratch, in the same directory
+        results.truncate_metrics(run_dir / "metrics.jsonl", up_to_step=-1)
+        shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
+      results.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "resolved_seed_parallel": mode,
+                                                   "devices": len(devices), "processes": jax.process_count(),
+                                                   "platform": jax.default_backend(), "jax": jax.__version__})
+    init = compiled(lambda k: trainer.init(k), init_mode(config, mode), keys)
+    states, pretrain_info = init(keys)
+    pretrain_info = hosts.gather(pretrain_info)
+    if write and jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured
+      results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, pretrain_info))
     if "radii_after" in pretrain_info:
       log(f"[rnnstab] {config.init}: {_radii_line(pretrain_info)}")
-  evaluate = compiled(trainer.evaluate, mode, states)
-  n0 = jnp.int32(config.log_every)
-  chunk_c = compiled(trainer.chunk, mode, states, n0, donate=True)
-  evals0 = {f"eval_{k}": v for k, v in evaluate(states).items()}
-  jax.block_until_ready((states, evals0))
-  setup_s = time.perf_counter() - t0
-  log(f"[rnnstab] {S} seeds of {config.cell} on {config.task} (T={config.seq_len}), seeds run as "
-      f"{mode!r} on {len(chunk_c.devices)} {jax.default_backend()} device(s); compiled in {setup_s:.1f}s; "
-      f"run dir {run_dir}")
+    done, train_s_before, analysis_s, resumed_at = 0, 0.0, 0.0, []
+  else:
+    like = jax.eval_shape(jax.vmap(lambda k: trainer.init(k)[0]), keys)
+    sharding = seed_sharding(devices)
+    like = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), like)
+    states, meta = ckpt.restore(like, start)
+    done, train_s_before, analysis_s = meta["done"], meta["train_s"], meta["analysis_s"]
+    resumed_at = meta["resumed_at"] + [done]
+    last = {k: np.asarray([np.nan if v is None else v for v in vals], np.float64) for k, vals in meta["last"].items()}
+    if write:
+      results.truncate_metrics(run_dir / "metrics.jsonl", up_to_step=done)
+  writer = results.MetricsWriter(run_dir / "metrics.jsonl") if write else None
+  # On a resumed run, TensorBoard drops the events after the checkpoint that the killed run had written.
+  board = TensorBoardWriter(run_dir / "tensorboard", S, purge_step=done + 1 if start is not None else None) \
+      if write else None
 
-  analysis_s = 0.0
+  def record(step, metrics, status, wall, phase=None):
+    if write:
+      writer.write(step, metrics, status, wall, phase=phase)
+      if phase is None:
+        board.write(step, metrics, status)
+
+  evaluate = compiled(trainer.evaluate, mode, states)
+  chunk_c = compiled(trainer.chunk, mode, states, jnp.int32(config.log_every), donate=True)
   analyse = None
   if config.analysis_every:
-    # Reachable multistability (VAA, stable equilibria): before the pre-training phase, at step 0 and
-    # every analysis_every steps; timed apart from training. Only params and keys go to the analysis.
-    ta = time.perf_counter()
-    measure = compiled(lambda pk: trainer.analyse(*pk), mode, (states.params, states.analysis_key))
+    measure_c = compiled(lambda pk: trainer.analyse(*pk), mode, (states.params, states.analysis_key))
 
     def analyse(states):
-      return measure((states.params, states.analysis_key))
+      return hosts.gather(measure_c((states.params, states.analysis_key)))
 
-    if trainer.pretrain is not None:
-      raw = compiled(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), mode, keys)(keys)
-      writer.write(0, raw, _status(states)[0], 0.0, phase="before_pretrain")
-      log(f"[rnnstab] before {config.init}: {_multistability_line(raw)}")
-    first = analyse(states)
-    evals0 = {**evals0, **first}
-    log(f"[rnnstab] at step 0: {_multistability_line(first)}")
-    analysis_s += time.perf_counter() - ta
-  writer.write(0, evals0, _status(states)[0], 0.0)
+  if start is None:
+    last = {f"eval_{k}": v for k, v in hosts.gather(evaluate(states)).items()}
+  setup_s = time.perf_counter() - t0
+  where = f"resumed at step {done} in" if start is not None else "run dir"
+  log(f"[rnnstab] {S} seeds of {config.cell} on {config.task} (T={config.seq_len}), seeds run as "
+      f"{mode!r} on {len(chunk_c.devices)} {jax.default_backend()} device(s)"
+      f"{f' of {jax.process_count()} processes' if jax.process_count() > 1 else ''}; compiled in {setup_s:.1f}s; "
+      f"{where} {run_dir}")
 
-  t1, analysis_before_training = time.perf_counter(), analysis_s
-  done = 0
-  last = jax.device_get(evals0)
+  if start is None:
+    if analyse is not None:
+      # Reachable multistability (VAA, stable equilibria): before the pre-training phase, at step 0 and
+      # every analysis_every steps; timed apart from training. Only params and keys go to the analysis.
+      ta = time.perf_counter()
+      if trainer.pretrain is not None:
+        raw = hosts.gather(compiled(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), mode,
+                                    keys)(keys))
+        record(0, raw, _status(states)[0], 0.0, phase="before_pretrain")
+        log(f"[rnnstab] before {config.init}: {_multistability_line(raw)}")
+      first = analyse(states)
+      last = {**last, **first}
+      log(f"[rnnstab] at step 0: {_multistability_line(first)}")
+      analysis_s += time.perf_counter() - ta
+    record(0, last, _status(states)[0], 0.0)
+    if ckpt is not None:  # the init's pre-training phase is never redone
+      ckpt.save(0, states, _meta(0, 0.0, analysis_s, last, resumed_at))
+
+  t1, analysis_at_start, done_at_start = time.perf_counter(), analysis_s, done
   status, diverged_at = _status(states)
   interrupted = False
+  elapsed = lambda: train_s_before + time.perf_counter() - t1 - (analysis_s - analysis_at_start)
   try:
+    end = 0
     for n in trainer.chunk_lengths():
+      end += n
+      if end <= done:  # chunks that a resumed run's checkpoint holds already
+        continue
       states, metrics = chunk_c(states, jnp.int32(n))
-      metrics = jax.device_get(metrics)
-      before, done = done, done + n
+      metrics = hosts.gather(metrics)
+      before, done = done, end
       if analyse is not None and (done // config.analysis_every > before // config.analysis_every
                                   or done == config.steps):
         ta = time.perf_counter()
-        metrics = {**metrics, **jax.device_get(analyse(states))}
+        metrics = {**metrics, **analyse(states)}
         analysis_s += time.perf_counter() - ta
-      wall = time.perf_counter() - t1 - (analysis_s - analysis_before_training)
+      wall = elapsed()
       status, diverged_at = _status(states)
-      writer.write(done, metrics, status, wall)
+      record(done, metrics, status, wall)
       last = metrics
+      if ckpt is not None and (done // config.checkpoint_every > before // config.checkpoint_every
+                               or done == config.steps):
+        ckpt.save(done, states, _meta(done, wall, analysis_s, metrics, resumed_at))
       healthy = [s == "ok" for s in status]
       score = np.asarray(metrics[f"eval_{trainer.task.metric}"])[healthy]
-      eta = wall / done * (config.steps - done)
+      eta = (wall - train_s_before) / (done - done_at_start) * (config.steps - done)
       score_txt = f"{np.mean(score):.4f} +- {np.std(score):.4f}" if score.size else "n/a"
-      log(f"[step {done:>6}/{config.steps}] eval_{trainer.task.metric} {score_txt}  healthy {sum(healthy)}/{S}  "
-          f"{wall:6.1f}s elapsed, ETA {eta:5.1f}s")
+      log(f"[step {done:>6}/{config.steps}] {progress_bar(done, config.steps)}  eval_{trainer.task.metric} "
+          f"{score_txt}  healthy {sum(healthy)}/{S}  {wall:6.1f}s elapsed, ETA {eta:5.1f}s")
   except KeyboardInterrupt:
     # Keep what was computed: the summary below describes the last completed evaluation.
     interrupted = True
     log(f"[rnnstab] interrupted after {done} steps; writing the summary of what was computed")
   finally:
-    writer.close()
-  train_s = time.perf_counter() - t1 - (analysis_s - analysis_before_training)
+    if write:
+      writer.close()
+      board.close()
+    if ckpt is not None:
+      ckpt.close()
+  train_s = elapsed()
+  if not write:
+    return {"run_dir": str(run_dir), "completed_steps": done, "interrupted": interrupted}
 
   ok = [s == "ok" for s in status]
   finals = {k: [results.finite_or_none(v) for v in np.asarray(last[k])] for k in last if k != "train_loss"}
@@ -198,6 +297,7 @@ def run(config: Config, out: str = "runs", name: str | None = None,
       "chance": trainer.task.chance,
       "completed_steps": done,
       "interrupted": interrupted,
+      "resumed_at": resumed_at,
       "healthy_seeds": int(sum(ok)),
       "final": {k: results.mean_std(v, ok) for k, v in finals.items()},
       "seeds": [{"seed": i, "status": status[i], "diverged_at": diverged_at[i],
@@ -205,7 +305,8 @@ def run(config: Config, out: str = "runs", name: str | None = None,
       "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
                  "sequences_per_s": round(S * done * config.batch / max(train_s, 1e-9), 1),
                  "multistability_analysis_s": round(analysis_s, 3),
-                 "seed_parallel": mode, "devices": len(devices), "platform": jax.default_backend()},
+                 "seed_parallel": mode, "devices": len(devices), "processes": jax.process_count(),
+                 "platform": jax.default_backend()},
   }
   results.write_json(run_dir / "summary.json", summary)
   title = f"{config.cell} / {config.init} on {config.task}, T={config.seq_len}, {S} seeds"

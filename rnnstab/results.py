@@ -86,6 +86,19 @@ class MetricsWriter:
     self._f.close()
 
 
+def truncate_metrics(path: str | os.PathLike, up_to_step: int) -> None:
+  """Keeps the rows of metrics.jsonl at steps <= ``up_to_step`` (a resumed run recomputes the others),
+  rewriting the file atomically; -1 drops every row. A missing file stays missing."""
+  path = Path(path)
+  if not path.exists():
+    return
+  keep = [line for line in path.read_text().splitlines(keepends=True)
+          if line.strip() and json.loads(line)["step"] <= up_to_step]
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text("".join(keep))
+  os.replace(tmp, path)
+
+
 def read_metrics(path: str | os.PathLike) -> list[dict]:
   with open(path) as f:
     return [json.loads(line) for line in f if line.strip()]

@@ -1,5 +1,7 @@
-"""experiments/sweep.py: a grid of tiny runs, aggregated; a rerun skips finished points and keeps unfinished ones."""
+"""experiments/sweep.py: a grid of tiny runs, aggregated; a rerun skips finished points, resumes killed ones and
+keeps aside those it cannot resume."""
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +23,19 @@ def test_sweep_runs_every_point_and_resumes(tmp_path):
   rows = list(csv.DictReader((out / "sweep.csv").open()))
   assert [(r["point"], r["cell"], r["healthy"]) for r in rows] == [("cell-tanh", "tanh", "2/2"), ("cell-relu", "relu", "2/2")]
   assert (out / "sweep.md").read_text().count("\n") == 4 and (out / "sweep.png").stat().st_size > 1000
-  # A point killed before its summary was written reruns; its files are kept aside; the finished one is skipped.
+  # A point killed before its summary was written resumes from its checkpoint; the finished one is skipped.
   (out / "cell-relu" / "summary.json").unlink()
   proc = sweep(args, tmp_path)
   assert proc.returncode == 0, proc.stderr
-  assert "1/2 cell-tanh: finished before, skipped" in proc.stdout and "[sweep] 2/2 cell-relu\n" in proc.stdout
+  assert "1/2 cell-tanh: finished before, skipped" in proc.stdout
+  assert "2/2 cell-relu: resumed from its checkpoint" in proc.stdout and (out / "cell-relu" / "summary.json").exists()
+  # One that cannot be resumed (it ran another configuration) is kept aside and reruns.
+  (out / "cell-relu" / "summary.json").unlink()
+  config = json.loads((out / "cell-relu" / "config.json").read_text())
+  (out / "cell-relu" / "config.json").write_text(json.dumps({**config, "lr": 0.5}))
+  proc = sweep(["--axis=cell=relu"] + TINY + [f"--out={out}"], tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert "[sweep] 1/1 cell-relu\n" in proc.stdout
   assert (out / "cell-relu.incomplete-1" / "metrics.jsonl").exists() and (out / "cell-relu" / "summary.json").exists()
 
 
