@@ -22,7 +22,7 @@ from rnnstab.config import Config
 from rnnstab.devices import compile_over_devices, seed_devices, seed_sharding, usable_cores
 from rnnstab.tensorboard import TensorBoardWriter
 from rnnstab.inits import INITS
-from rnnstab.train import REASONS, analysis_key, make_train
+from rnnstab.train import REASONS, make_train
 
 # Seed groups on CPU: measured on 2 cores (GRU, T = 100, 16 seeds, batch 32), vmapping pairs of seeds
 # beat one seed at a time by up to 10% and larger groups lost up to 25% to vmap-all as activations
@@ -178,8 +178,17 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
       results.write_json(run_dir / "config.json", {**dataclasses.asdict(config), "resolved_seed_parallel": mode,
                                                    "devices": len(devices), "processes": jax.process_count(),
                                                    "platform": jax.default_backend(), "jax": jax.__version__})
-    init = compiled(lambda k: trainer.init(k), init_mode(config, mode), keys)
-    states, pretrain_info = init(keys)
+    raw_params = None
+    if config.analysis_every and trainer.pretrain is not None:
+      # The params before pre-training come out of the init program for the measurement before it:
+      # compiling initial_params again costs seconds (one threefry per weight on XLA:CPU).
+      def init_keeping_initial(k):
+        params = trainer.initial_params(k)
+        return trainer.init_from(k, params), params
+
+      (states, pretrain_info), raw_params = compiled(init_keeping_initial, init_mode(config, mode), keys)(keys)
+    else:
+      states, pretrain_info = compiled(lambda k: trainer.init(k), init_mode(config, mode), keys)(keys)
     pretrain_info = hosts.gather(pretrain_info)
     if write and jax.tree_util.tree_leaves(pretrain_info):  # what the init's pre-training phase measured
       results.write_json(run_dir / "pretrain.json", jax.tree_util.tree_map(np.asarray, pretrain_info))
@@ -231,8 +240,8 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
       # every analysis_every steps; timed apart from training. Only params and keys go to the analysis.
       ta = time.perf_counter()
       if trainer.pretrain is not None:
-        raw = hosts.gather(compiled(lambda k: trainer.analyse(trainer.initial_params(k), analysis_key(k)), mode,
-                                    keys)(keys))
+        # The same compiled measurement, on the params before pre-training (same shapes): one compile less.
+        raw = hosts.gather(measure_c((raw_params, states.analysis_key)))
         record(0, raw, _status(states)[0], 0.0, phase="before_pretrain")
         log(f"[rnnstab] before {config.init}: {_multistability_line(raw)}")
       first = analyse(states)

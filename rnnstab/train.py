@@ -59,8 +59,11 @@ class Trainer:
 
   def init(self, key) -> tuple[TrainState, dict]:
     """Initial state for one seed (including the init's pre-training phase, if any) and its info."""
+    return self.init_from(key, self.initial_params(key))
+
+  def init_from(self, key, params) -> tuple[TrainState, dict]:
+    """``init`` from given params before pre-training (``initial_params(key)`` in ``init``)."""
     _, k_data, k_eval, k_pre = jax.random.split(key, 4)
-    params = self.initial_params(key)
     info = {}
     if self.pretrain is not None:
       params, info = self.pretrain(self.model, params, self.task, k_pre, self.config)
