@@ -85,3 +85,9 @@ def lru(p, state, u):
   x = lam * x + np.exp(p["gamma_log"]) * (u @ B)
   y = (x @ C).real + u @ p["D"]
   return {"re": x.real, "im": x.imag, "y": y}, y
+
+
+def esn(p, h, x, leak=1.0):
+  """Jaeger 2001, leaky (Lukosevicius 2012): h' = (1 - a) h + a tanh(x U + h W + b)."""
+  h = (1 - leak) * h + leak * np.tanh(x @ p["U"] + h @ p["W"] + p["b"])
+  return h, h

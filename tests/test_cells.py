@@ -10,7 +10,7 @@ import numpy_reference as ref
 from rnnstab.cells import ALIF, BRC, CELLS, GRU, LRU, LSTM, MGU, NBRC, PLRNN, ReLURNN, TanhRNN, recurrent_weights
 
 REFERENCES = {"tanh": ref.tanh_rnn, "relu": ref.relu_rnn, "gru": ref.gru, "lstm": ref.lstm, "mgu": ref.mgu,
-              "brc": ref.brc, "nbrc": ref.nbrc, "plrnn": ref.plrnn, "alif": ref.alif, "lru": ref.lru}
+              "brc": ref.brc, "nbrc": ref.nbrc, "plrnn": ref.plrnn, "alif": ref.alif, "lru": ref.lru, "esn": ref.esn}
 D, H, B = 3, 5, 4
 
 

@@ -85,7 +85,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
 # The exit path (one line on stderr, exit code 2, nothing written) through a subprocess for each kind of
 # failure: an unknown name, a flag absl cannot parse, an error found when the model is built, a compound flag.
 @pytest.mark.parametrize("args,message", [
-    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, gru, lru, lstm, mgu, nbrc, plrnn, relu, tanh"),
+    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, esn, gru, lru, lstm, mgu, nbrc, plrnn, relu, tanh"),
     (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
     (["--cell=brc", "--init=orthogonal"], "--init=orthogonal does not apply to BRC; cells that support it: "
                                           "gru, lstm, mgu, nbrc, relu, tanh"),

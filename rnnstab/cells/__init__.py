@@ -6,6 +6,7 @@ from rnnstab.cells.bistable import BRC, NBRC
 from rnnstab.cells.combinators import Double, Stack, double, leaves, map_leaves, stack
 from rnnstab.cells.gated import GRU, LSTM, MGU
 from rnnstab.cells.plrnn import PLRNN
+from rnnstab.cells.reservoir import ESN
 from rnnstab.cells.spiking import ALIF
 from rnnstab.cells.ssm import LRU
 from rnnstab.cells.vanilla import ReLURNN, TanhRNN
@@ -22,6 +23,7 @@ CELLS.register("nbrc", NBRC, "neuromodulated bistable recurrent cell (Vecoven et
 CELLS.register("plrnn", PLRNN, "piecewise-linear RNN (Schmidt et al. 2021)")
 CELLS.register("alif", ALIF, "adaptive LIF spiking neurons, surrogate gradient (Bellec et al. 2018)")
 CELLS.register("lru", LRU, "linear recurrent unit, diagonal complex state (Orvieto et al. 2023)")
+CELLS.register("esn", ESN, "echo state network: fixed leaky tanh reservoir, spectral radius 0.9 (Jaeger 2001)")
 
 
 def recurrent_weights(cell, params) -> dict:
@@ -44,5 +46,5 @@ def recurrent_weights(cell, params) -> dict:
   return out
 
 
-__all__ = ["ALIF", "BRC", "CELLS", "Cell", "Double", "GRU", "LRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "Stack",
+__all__ = ["ALIF", "BRC", "CELLS", "Cell", "Double", "ESN", "GRU", "LRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "Stack",
            "TanhRNN", "double", "leaves", "map_leaves", "recurrent_weights", "stack"]
