@@ -91,3 +91,26 @@ def esn(p, h, x, leak=1.0):
   """Jaeger 2001, leaky (Lukosevicius 2012): h' = (1 - a) h + a tanh(x U + h W + b)."""
   h = (1 - leak) * h + leak * np.tanh(x @ p["U"] + h @ p["W"] + p["b"])
   return h, h
+
+
+def stpn(p, state, x, f_max=1.0):
+  """Rodriguez et al. 2022: G = W + F; h' = tanh([x; h] G + b); F' = clip(lambda F + gamma [x; h] outer h')."""
+  h = state["h"]
+  pre = np.concatenate([x, h], axis=-1)
+  G = np.concatenate([p["U"], p["W"]])[None] + np.concatenate([state["F_U"], state["F_W"]], axis=1)
+  h_new = np.tanh(np.einsum("bk,bkh->bh", pre, G) + p["b"])
+  lam, gam = np.concatenate([p["lambda_U"], p["lambda_W"]]), np.concatenate([p["gamma_U"], p["gamma_W"]])
+  F = np.clip(lam * np.concatenate([state["F_U"], state["F_W"]], axis=1)
+              + gam * np.einsum("bk,bh->bkh", pre, h_new), -f_max, f_max)
+  D = x.shape[-1]
+  return {"h": h_new, "F_U": F[:, :D], "F_W": F[:, D:]}, h_new
+
+
+def srgru(p, h, x, temperature=1.0):
+  """Wang & Niepert 2019 over a GRU: u = GRU(x, h); alpha = softmax(u S / T); h' = sum_i alpha_i s_i."""
+  u, _ = gru(p["base"], h, x)
+  scores = u @ p["S"] / temperature
+  alpha = np.exp(scores - scores.max(-1, keepdims=True))
+  alpha /= alpha.sum(-1, keepdims=True)
+  h = alpha @ p["S"].T
+  return h, h

@@ -33,8 +33,10 @@ Array = jax.Array
 
 
 def flat_state(state) -> Array:
-  """Every leaf of a (batched) state concatenated on the last axis, float32: (*batch, D)."""
-  return jnp.concatenate([jnp.asarray(l, jnp.float32) for l in jax.tree_util.tree_leaves(state)], axis=-1)
+  """Every leaf of a (batched) state flattened per sample and concatenated, float32: (*batch, D)."""
+  batch = batch_of(state)
+  return jnp.concatenate([jnp.asarray(l, jnp.float32).reshape(batch + (-1,))
+                          for l in jax.tree_util.tree_leaves(state)], axis=-1)
 
 
 def constant_input(key, input_size: int, kind: str = "gaussian") -> Array:
@@ -66,7 +68,9 @@ def reach(cell, params, inputs: Array, lengths: Array, state0=None):
     t, xp = txp
     new, _ = recur(cell, params, state, xp)
     keep = t < lengths
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(keep[:, None], a, b), new, state), None
+    # Leaves may carry more than a vector per sample (STPN's synaptic state F is (n, D, H)).
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b),
+                                  new, state), None
 
   # The input projection of every step at once, as in unroll; only the recurrence is scanned.
   steps = jnp.arange(inputs.shape[0])
@@ -74,11 +78,16 @@ def reach(cell, params, inputs: Array, lengths: Array, state0=None):
   return state
 
 
+def batch_of(state) -> tuple[int, ...]:
+  """The batch shape of a state pytree: the leading axes of its lowest-rank leaf (the rest are per-sample;
+  STPN's synaptic state, (n, D, H), has more of them than its h, (n, H))."""
+  return min(jax.tree_util.tree_leaves(state), key=lambda x: x.ndim).shape[:-1]
+
+
 def autonomous(cell, params, u: Array):
   """The map s -> F(s, u) under a constant input u, with u's input projection computed once."""
   def F(state):
-    batch = jax.tree_util.tree_leaves(state)[0].shape[:-1]
-    xp = project(cell, params, jnp.broadcast_to(u, batch + u.shape))
+    xp = project(cell, params, jnp.broadcast_to(u, batch_of(state) + u.shape))
     return recur(cell, params, state, xp)[0]
   return F
 
@@ -107,7 +116,7 @@ def settle(cell, params, state, u: Array, *, max_steps: int = 10_000, tol: float
     state = jax.lax.fori_loop(0, n, lambda _, s: F(s), state)
     return state, done + n, _residual(F, state)
 
-  init = (state, jnp.int32(0), jnp.full(jax.tree_util.tree_leaves(state)[0].shape[:-1], jnp.inf, jnp.float32))
+  init = (state, jnp.int32(0), jnp.full(batch_of(state), jnp.inf, jnp.float32))
   return jax.lax.while_loop(cond, body, init)
 
 

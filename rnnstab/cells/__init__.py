@@ -5,10 +5,12 @@ from rnnstab.cells.base import Cell
 from rnnstab.cells.bistable import BRC, NBRC
 from rnnstab.cells.combinators import Double, Stack, double, leaves, map_leaves, stack
 from rnnstab.cells.gated import GRU, LSTM, MGU
+from rnnstab.cells.plastic import STPN
 from rnnstab.cells.plrnn import PLRNN
 from rnnstab.cells.reservoir import ESN
 from rnnstab.cells.spiking import ALIF
 from rnnstab.cells.ssm import LRU
+from rnnstab.cells.state_regularised import StateRegularised
 from rnnstab.cells.vanilla import ReLURNN, TanhRNN
 from rnnstab.registry import Registry
 
@@ -24,6 +26,8 @@ CELLS.register("plrnn", PLRNN, "piecewise-linear RNN (Schmidt et al. 2021)")
 CELLS.register("alif", ALIF, "adaptive LIF spiking neurons, surrogate gradient (Bellec et al. 2018)")
 CELLS.register("lru", LRU, "linear recurrent unit, diagonal complex state (Orvieto et al. 2023)")
 CELLS.register("esn", ESN, "echo state network: fixed leaky tanh reservoir, spectral radius 0.9 (Jaeger 2001)")
+CELLS.register("stpn", STPN, "short-term plasticity neuron: per-synapse Hebbian state (Rodriguez et al. 2022)")
+CELLS.register("srgru", StateRegularised, "state-regularised GRU: state pulled to 10 centroids (Wang & Niepert 2019)")
 
 
 def recurrent_weights(cell, params) -> dict:
@@ -46,5 +50,5 @@ def recurrent_weights(cell, params) -> dict:
   return out
 
 
-__all__ = ["ALIF", "BRC", "CELLS", "Cell", "Double", "ESN", "GRU", "LRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "Stack",
+__all__ = ["ALIF", "BRC", "CELLS", "Cell", "Double", "ESN", "GRU", "LRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "STPN", "Stack", "StateRegularised",
            "TanhRNN", "double", "leaves", "map_leaves", "recurrent_weights", "stack"]

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rnnstab.analysis.multistability import flat_state, reach
+from rnnstab.analysis.multistability import batch_of, flat_state, reach
 from rnnstab.analysis.vaa import vaa_star
 from rnnstab.cells.combinators import Double, Stack, project, recur
 
@@ -69,8 +69,7 @@ def _iterate(cell, params, state, u, iterations, max_iterations: int):
   ``max_iterations`` slots with a cond per slot cost as much again in stacked zero residuals for the
   slots it skipped. u's input projection is computed once, outside the loop.
   """
-  batch = jax.tree_util.tree_leaves(state)[0].shape[:-1]
-  xp = project(cell, params, jnp.broadcast_to(u, batch + u.shape))
+  xp = project(cell, params, jnp.broadcast_to(u, batch_of(state) + u.shape))
   return _iterate_projected(cell, max_iterations, params, state, xp, jnp.minimum(iterations, max_iterations))
 
 
