@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnstab.tasks import TASKS, Adding, CopyFirstInput, Denoising, Multiplication
+from rnnstab.tasks import TASKS, NARMA10, Adding, CopyFirstInput, Denoising, Multiplication, SymbolCopy, TemporalOrder
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -79,3 +79,50 @@ def test_marked_pair_problems(cls, combine, chance):
 def test_seq_len_validation():
   with pytest.raises(ValueError, match="seq_len must be an integer >= 2"):
     CopyFirstInput(seq_len=1)
+
+
+def test_narma10_follows_its_recurrence():
+  from rnnstab.tasks.narma import WASHOUT
+  task = NARMA10(seq_len=60)
+  b = task.sample(jax.random.key(3), 5)
+  full = np.asarray(jax.random.uniform(jax.random.key(3), (WASHOUT + 60, 4 * 5), minval=0.0, maxval=0.5), np.float64)
+  u = full.reshape(WASHOUT + 60, 4, 5)[:, 0]     # the first of the candidate draws (all stable here)
+  y = np.zeros((WASHOUT + 61, 5))
+  for t in range(9, WASHOUT + 60):
+    y[t + 1] = 0.3 * y[t] + 0.05 * y[t] * y[t - 9:t + 1].sum(0) + 1.5 * u[t - 9] * u[t] + 0.1
+  np.testing.assert_allclose(b.inputs[..., 0], u[WASHOUT:], rtol=1e-6)
+  np.testing.assert_allclose(b.targets[..., 0], y[WASHOUT + 1:], rtol=1e-5)   # step t outputs y(t + 1)
+  assert np.all(b.mask[:10] == 0) and np.all(b.mask[10:] == 1)
+  mean = jnp.broadcast_to(jnp.mean(b.targets[10:], axis=0), b.targets.shape)
+  np.testing.assert_allclose(task.metrics(mean, b.targets, b.mask)["nrmse"], 1.0, rtol=1e-4)
+  assert np.allclose(task.metrics(b.targets, b.targets, b.mask)["nrmse"], 0.0)
+  # The system's rare divergences are redrawn: long sequences stay finite and bounded.
+  long = NARMA10(seq_len=1000).sample(jax.random.key(1), 2000).targets
+  assert np.all(np.isfinite(long)) and float(long.max()) <= 2.0
+
+
+def test_symbol_copy_repeats_the_ten_symbols_after_the_delimiter():
+  task = SymbolCopy(seq_len=35)   # a blank delay of 15
+  b = task.sample(jax.random.key(0), 64)
+  tokens, answer = np.argmax(b.inputs, -1), np.argmax(b.targets, -1)
+  np.testing.assert_array_equal(answer[-10:], tokens[:10])
+  assert np.all((tokens[:10] >= 1) & (tokens[:10] <= 8)) and np.all(tokens[24] == 9)
+  assert np.all(np.delete(tokens, list(range(10)) + [24], axis=0) == 0) and np.all(answer[:-10] == 0)
+  # Blanks known, the 10 symbols guessed uniformly: the memoryless baseline, and chance accuracy.
+  logits = jnp.where(jnp.arange(9) == 0, 0.0, -1e9) * jnp.ones_like(b.targets)
+  logits = logits.at[-10:].set(jnp.where(jnp.arange(9) == 0, -1e9, 0.0))
+  m = task.metrics(logits, b.targets, b.mask)
+  np.testing.assert_allclose(m["ce"], task.memoryless_ce, rtol=1e-5)
+  assert np.allclose(task.metrics(b.targets * 10, b.targets, b.mask)["accuracy"], 1.0)
+
+
+def test_temporal_order_labels_the_order_of_x_and_y():
+  task = TemporalOrder(seq_len=100)
+  b = task.sample(jax.random.key(0), 4000)
+  tokens, label = np.argmax(b.inputs, -1), np.argmax(b.targets[-1], -1)
+  assert np.all(tokens[0] == 0) and np.all(tokens[-1] == 1)
+  relevant = [np.nonzero(tokens[:, i] >= 6)[0] for i in range(4000)]
+  assert all(len(r) == 2 and 10 <= r[0] <= 20 and 50 <= r[1] <= 60 for r in relevant)
+  order = np.array([2 * (tokens[r[0], i] - 6) + (tokens[r[1], i] - 6) for i, r in enumerate(relevant)])
+  np.testing.assert_array_equal(order, label)
+  assert np.all(np.abs(np.bincount(label, minlength=4) / 4000 - 0.25) < 0.03)

@@ -22,6 +22,18 @@ def masked_mse(preds, targets, mask):
   return jnp.sum(se * mask, axis=0) / jnp.maximum(jnp.sum(mask, axis=0), 1.0)
 
 
+def masked_cross_entropy(logits, targets, mask):
+  """Per-example softmax cross-entropy averaged over the scored steps (targets one-hot): shape (B,)."""
+  ce = -jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+  return jnp.sum(ce * mask, axis=0) / jnp.maximum(jnp.sum(mask, axis=0), 1.0)
+
+
+def masked_accuracy(logits, targets, mask):
+  """Per-example fraction of the scored steps whose arg-max class is the target's: shape (B,)."""
+  correct = (jnp.argmax(logits, axis=-1) == jnp.argmax(targets, axis=-1)).astype(jnp.float32)
+  return jnp.sum(correct * mask, axis=0) / jnp.maximum(jnp.sum(mask, axis=0), 1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class Task:
   """Base of the sequence tasks: ``sample(key, batch) -> Batch``, pure and vmappable over keys.
@@ -62,3 +74,17 @@ class Task:
   def metrics(self, preds, targets, mask) -> dict:
     """Per-example metrics, each of shape (B,), including ``metric`` (chance level ``chance``)."""
     return {"mse": masked_mse(preds, targets, mask)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationTask(Task):
+  """A task whose scored steps are classes: softmax cross-entropy loss, accuracy over the scored steps."""
+
+  chance_mse: ClassVar[float] = float("nan")  # not a regression task
+  metric: ClassVar[str] = "accuracy"
+
+  def loss(self, preds, targets, mask):
+    return masked_cross_entropy(preds, targets, mask)
+
+  def metrics(self, preds, targets, mask):
+    return {"ce": masked_cross_entropy(preds, targets, mask), "accuracy": masked_accuracy(preds, targets, mask)}
