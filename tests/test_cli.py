@@ -100,7 +100,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 # The messages themselves, in-process (run.py prints exactly these, as the cases above show).
 @pytest.mark.parametrize("overrides,message", [
-    (dict(task="bar"), "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, psmnist, smnist"),
+    (dict(task="bar"), "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, narma10, "
+                       "psmnist, smnist, symbol_copy, temporal_order"),
     (dict(init="nope"), "--init: unknown init 'nope'; valid choices: awh, chrono, default, forget_bias, identity, lsc, "
                         "orthogonal, warmup"),
     (dict(seeds=0), "--seeds: must be a positive integer, got 0"),
