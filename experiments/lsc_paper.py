@@ -33,6 +33,8 @@ flags.DEFINE_enum("study", "mlp", ["mlp", "radii", "alif", "learning"], "which c
 flags.DEFINE_string("task", "copy", "task of the learning study")
 flags.DEFINE_integer("seeds", 16, "seeds per configuration")
 flags.DEFINE_integer("hidden", 32, "units per layer")
+flags.DEFINE_integer("mlp_width", 128, "width of the MLP study's layers")
+flags.DEFINE_integer("mlp_depth", 30, "depth (layers) of the MLP study's networks")
 flags.DEFINE_integer("layers", 5, "depth of the stacks")
 flags.DEFINE_integer("seq_len", 100, "T")
 flags.DEFINE_integer("steps", 1000, "training steps of the learning study")
@@ -50,12 +52,13 @@ FLAGS = flags.FLAGS
 
 def mlp() -> None:
   """Claim: the classic inits give feed-forward layer Jacobians of radius 1 in expectation."""
-  print(f"| init | activation | mean layer radius (depth 30, width 128, {FLAGS.seeds} seeds) | min layer | max layer |")
+  width, depth = FLAGS.mlp_width, FLAGS.mlp_depth
+  print(f"| init | activation | mean layer radius (depth {depth}, width {width}, {FLAGS.seeds} seeds) | min layer | max layer |")
   print("|---|---|---|---|---|")
   for init, act in (("glorot", "tanh"), ("he", "relu"), ("orthogonal", "linear"), ("orthogonal", "tanh"),
                     ("glorot", "relu"), ("he", "tanh")):
-    one = jax.jit(lambda k: mlp_radii(mlp_init(k, (128,) * 31, init),
-                                      jax.random.normal(jax.random.fold_in(k, 1), (32, 128)), act))
+    one = jax.jit(lambda k: mlp_radii(mlp_init(k, (width,) * (depth + 1), init),
+                                      jax.random.normal(jax.random.fold_in(k, 1), (32, width)), act))
     radii = [np.asarray(one(jax.random.key(s))) for s in range(FLAGS.seeds)]
     per_layer = np.mean(radii, axis=(0, 2))
     print(f"| {init} | {act} | {results.pm([r.mean() for r in radii], 3)} | {per_layer.min():.3f} | {per_layer.max():.3f} |")

@@ -47,7 +47,7 @@ def test_tiny_run_writes_every_result(tiny_run):
 
 
 def test_warmup_run_with_partial_warmup_logs_multistability_before_and_after(tmp_path):
-  args = TINY + ["--init=warmup", "--double", "--layers=2", "--warmup_steps=3", "--analysis_every=2",
+  args = TINY + ["--init=warmup", "--double", "--warmup_steps=3", "--analysis_every=2",
                  f"--out={tmp_path}", "--name=warm"]
   proc = run(args, tmp_path)
   assert proc.returncode == 0, proc.stderr
@@ -56,7 +56,7 @@ def test_warmup_run_with_partial_warmup_logs_multistability_before_and_after(tmp
   seed0 = [(r["step"], r.get("phase")) for r in rows if r["seed"] == 0 and r.get("vaa") is not None]
   assert seed0 == [(0, "before_pretrain"), (0, None), (2, None), (4, None)]
   pre = json.loads((d / "pretrain.json").read_text())
-  assert np.asarray(pre["vaa_star"]).shape == (2, 3, 2)  # seeds x warmup steps x layers
+  assert np.asarray(pre["vaa_star"]).shape == (2, 3, 1)  # seeds x warmup steps x layers
   assert "before warmup: VAA" in proc.stdout
   assert (d / "multistability.png").stat().st_size > 1000
 
@@ -85,7 +85,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
 # The exit path (one line on stderr, exit code 2, nothing written) through a subprocess for each kind of
 # failure: an unknown name, a flag absl cannot parse, an error found when the model is built, a compound flag.
 @pytest.mark.parametrize("args,message", [
-    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, esn, gru, lru, lstm, mgu, nbrc, plrnn, relu, tanh"),
+    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, esn, gru, lru, lstm, mgu, nbrc, plrnn, relu, srgru, stpn, tanh"),
     (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
     (["--cell=brc", "--init=orthogonal"], "--init=orthogonal does not apply to BRC; cells that support it: "
                                           "gru, lstm, mgu, nbrc, relu, tanh"),

@@ -18,7 +18,7 @@ def rows(out):
 
 
 def test_mlp_and_radii_studies(tmp_path):
-  assert rows(study(["--study=mlp", "--seeds=1"], tmp_path)) == ["glorot", "he", "orthogonal", "orthogonal",
+  assert rows(study(["--study=mlp", "--seeds=1", "--mlp_width=16", "--mlp_depth=4"], tmp_path)) == ["glorot", "he", "orthogonal", "orthogonal",
                                                                  "glorot", "he"]
   # LRU meets its targets in ~150 steps; ALIF runs the whole 500-step budget (docs/lsc.md), too slow here.
   out = study(["--study=radii", "--cells=lru", "--seeds=2", "--hidden=8", "--layers=2", "--seq_len=10"], tmp_path)

@@ -25,15 +25,15 @@ def test_trains_over_vmapped_seeds(name):
 
 @pytest.mark.parametrize("name", ZOO)
 def test_objectives_and_analysis(name):
-  cell = stack(CELLS[name](hidden_size=5), 2)
+  cell = stack(CELLS[name](hidden_size=3), 2)
   params = cell.init(jax.random.key(0), 2)
-  inputs = jax.random.normal(jax.random.key(1), (6, 4, 2))
-  lsc = lsc_loss(cell, targets=lsc_targets("one", layers=2, seq_len=6))
-  warm = warmup_loss(cell, max_iterations=20)
+  inputs = jax.random.normal(jax.random.key(1), (4, 3, 2))
+  lsc = lsc_loss(cell, targets=lsc_targets("one", layers=2, seq_len=4))
+  warm = warmup_loss(cell, max_iterations=10)
   for loss in (lsc, warm):
     (value, _), grads = jax.value_and_grad(loss, has_aux=True)(params, inputs, jax.random.key(2))
     assert np.isfinite(value) and all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
-  m = measure(cell, params, inputs, jax.random.key(3), steps=200)
+  m = measure(cell, params, inputs, jax.random.key(3), steps=100)
   assert 0 < float(m.vaa) <= 1 and int(m.stable_equilibria) >= 0
 
 
