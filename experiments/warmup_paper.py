@@ -31,6 +31,7 @@ flags.DEFINE_integer("seq_len", 300, "T of the learning study (studies 1-2 reach
 flags.DEFINE_integer("steps", 2000, "training steps of the learning study")
 flags.DEFINE_string("configs", "gru,gru+warmup,lstm,lstm+warmup,brc,nbrc,gru+double+warmup",
                     "learning study configurations: cell[+double][+warmup|+chrono]")
+flags.DEFINE_integer("analysis_steps", 10_000, "iteration budget of each multistability measurement (the paper's 10,000)")
 flags.DEFINE_string("out", "runs/warmup_paper", "parent directory of the learning study's run directories")
 FLAGS = flags.FLAGS
 
@@ -78,7 +79,7 @@ def _config(spec: str) -> Config:
   init = "warmup" if "warmup" in extras else "chrono" if "chrono" in extras else "default"
   return Config(cell=parts[0], init=init, double="double" in extras, task=FLAGS.task, seq_len=FLAGS.seq_len,
                 hidden=FLAGS.hidden, layers=FLAGS.layers, seeds=FLAGS.seeds, steps=FLAGS.steps,
-                lr=1e-3, log_every=100, analysis_every=max(FLAGS.steps // 4, 100))
+                lr=1e-3, log_every=100, analysis_every=max(FLAGS.steps // 4, 100), analysis_steps=FLAGS.analysis_steps)
 
 
 def learning() -> None:

@@ -51,14 +51,14 @@ def test_training_over_eight_devices_equals_one_device():
         jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=tol, atol=tol), a, b)
 
       one = run(config, jax.devices()[:1], "vmap")
-      # Group sizes within a device are tested against vmap in test_train; here: each mode across devices.
-      for devices, mode in ((jax.devices(), "vmap"), (jax.devices()[:4], "map")):
-        got = run(config, devices, mode)
-        close(got, one, 1e-5)
-        assert len(jax.tree_util.tree_leaves(got[0])[0].sharding.device_set) == len(devices)
+      # Modes within a device are tested against each other in test_train; here: vmap across devices
+      # (and "map" across devices with the warmup below).
+      got = run(config, jax.devices(), "vmap")
+      close(got, one, 1e-5)
+      assert len(jax.tree_util.tree_leaves(got[0])[0].sharding.device_set) == 8
       # VAA* near its tolerance magnifies the different rounding of batched and unbatched kernels, and
       # Adam's normalised steps carry it on: equal to 1e-3 after 3 warmup and 2 training steps.
-      warm = dataclasses.replace(config, init="warmup", layers=1)
+      warm = dataclasses.replace(config, init="warmup")
       close(run(warm, jax.devices(), "map"), run(warm, jax.devices()[:1], "vmap"), 1e-3)
 
       # Programs that call LAPACK (here QR, as orthogonal inits do) stay on one device; others spread.

@@ -21,7 +21,7 @@ def test_equilibria_study_tabulates_every_cell(tmp_path):
 
 def test_learning_study_tabulates_each_configuration(tmp_path):
   out = study(["--study=learning", "--task=denoising", "--seeds=2", "--hidden=4", "--layers=1", "--seq_len=12", "--steps=4",
-               "--configs=gru,gru+double+warmup", f"--out={tmp_path}"], tmp_path)
+               "--analysis_steps=200", "--configs=gru,gru+double+warmup", f"--out={tmp_path}"], tmp_path)
   table = out.split("| configuration |")[1].splitlines()
   assert [l.split("|")[1].strip() for l in table[2:]] == ["gru", "gru+double+warmup"]
   assert len(list(tmp_path.iterdir())) == 2  # one run directory per configuration
