@@ -23,6 +23,7 @@ from absl import app, flags, logging
 from rnnstab import experiment, results
 from rnnstab.analysis import gradient_grid
 from rnnstab.cells import ALIF, CELLS
+from rnnstab.cells.spiking import LSC_AUTHORS
 from rnnstab.config import Config
 from rnnstab.devices import compile_over_devices, seed_devices, use_every_core
 from rnnstab.feedforward import mlp_init, mlp_radii
@@ -41,7 +42,8 @@ flags.DEFINE_integer("steps", 1000, "training steps of the learning study")
 flags.DEFINE_string("cells", "tanh,relu,gru,lstm,mgu,brc,nbrc,plrnn,alif,lru", "cells of the radii study")
 flags.DEFINE_string("rule", "one", "target rule of the radii study (one, half, unbalanced)")
 flags.DEFINE_integer("lsc_steps", 500, "step budget of LSC pre-training")
-flags.DEFINE_string("variants", "bellec,authors,authors_d1,fast_sigmoid", "ALIF settings of the alif study")
+flags.DEFINE_float("lsc_lr", 1e-2, "AdaBelief learning rate of LSC pre-training (3e-3 for the spiking cells)")
+flags.DEFINE_string("variants", "bellec,authors,authors_d1,fast_sigmoid,authors_code", "ALIF settings of the alif study")
 flags.DEFINE_enum("method", "exact", ["exact", "power"], "how LSC radii are computed (run.py's --lsc_method)")
 flags.DEFINE_string("configs", "gru+none,gru+one,gru+half,gru+unbalanced,lstm+none,lstm+one,lstm+half,"
                     "lstm+unbalanced,alif+none,alif+one,alif+half,alif+unbalanced",
@@ -96,7 +98,7 @@ def _radii_header(first: str) -> None:
 def _radii_config(cell: str) -> Config:
   return Config(cell=cell, init="lsc", lsc_targets=FLAGS.rule, lsc_method=FLAGS.method, hidden=FLAGS.hidden,
                 layers=FLAGS.layers, seq_len=FLAGS.seq_len, task=FLAGS.task, seeds=FLAGS.seeds,
-                lsc_steps=FLAGS.lsc_steps)
+                lsc_steps=FLAGS.lsc_steps, lsc_lr=FLAGS.lsc_lr)
 
 
 def radii() -> None:
@@ -116,6 +118,9 @@ ALIF_VARIANTS = {
     "authors_d1": ("lsc authors, dampening 1", {**_AUTHORS, "dampening": 1.0}),
     "fast_sigmoid": ("fast sigmoid (b0 = 0.1, width 0.1, dampening 1, tau_a 700)",
                      {**_AUTHORS, "surrogate_width": 0.1, "surrogate": "fast_sigmoid", "dampening": 1.0}),
+    # ALIF.lsc_authors (--cell=alif_lsc): the authors' maLSNN as their LSC script runs it.
+    "authors_code": ("lsc authors' code (state v, a; tau_m 0.1; fast sigmoid 0.5 / (1 + |2u|)^2)",
+                     dict(LSC_AUTHORS)),
 }
 
 
@@ -137,7 +142,7 @@ def _config(spec: str) -> Config:
     raise ValueError(f"--configs: bad configuration {spec!r}; write cell+rule with cell one of "
                      f"{', '.join(CELLS.names())} and rule one of none, {', '.join(RULES)}")
   return Config(cell=cell, init="default" if rule == "none" else "lsc", lsc_targets=rule if rule != "none" else "one",
-                lsc_method=FLAGS.method, lsc_steps=FLAGS.lsc_steps, task=FLAGS.task, seq_len=FLAGS.seq_len,
+                lsc_method=FLAGS.method, lsc_steps=FLAGS.lsc_steps, lsc_lr=FLAGS.lsc_lr, task=FLAGS.task, seq_len=FLAGS.seq_len,
                 hidden=FLAGS.hidden, layers=FLAGS.layers,
                 seeds=FLAGS.seeds, steps=FLAGS.steps, lr=1e-3, log_every=100, analysis_every=0)
 

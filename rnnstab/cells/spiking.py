@@ -38,6 +38,11 @@ def _spike_jvp(surrogate, dampening, primals, tangents):
   return spike(u, surrogate, dampening), surrogate_derivative(u, surrogate, dampening) * du
 
 
+# The settings of ``ALIF.lsc_authors``.
+LSC_AUTHORS = dict(tau_m=0.1, b0=0.01, surrogate="fast_sigmoid", surrogate_width=0.5, dampening=0.5,
+                   spike_in_state=False, normalised_adaptation=True, detach_reset=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class ALIF(Cell):
   """Recurrent adaptive LIF neurons (the LSNN / e-prop formulation), reset by subtracting the threshold.
@@ -48,14 +53,20 @@ class ALIF(Cell):
       z' = H((v' - A') / w)                          spike, surrogate derivative 0.3 max(0, 1 - |.|)
 
   State: {"v", "a", "z"} (every part enters the next step, so all three make up the state Jacobian).
-  Output: the spikes z. Params: U (D, H) ~ N(0, 1/D), W (H, H) ~ N(0, 1/H) with no self-connections
+  Output: the spikes z. With ``spike_in_state=False`` (the LSC authors' form) the state is {"v", "a"}
+  alone and the last spike is recomputed from it, z = H((v - b0 - beta a) / w): the time and depth
+  Jacobians are then taken over the membrane and adaptation only, and the depth path passes through the
+  surrogate of the layer below. Params: U (D, H) ~ N(0, 1/D), W (H, H) ~ N(0, 1/H) with no self-connections
   (its diagonal is held at zero), b (H,) zeros.
   Settings: tau_m = 20, tau_a = 200 steps, b0 = 0.01, beta = 1.8 (Bellec et al. 2018's sequential MNIST).
   The surrogate's width w (``surrogate_width``) is the distance from threshold, in membrane units, over
   which a spike passes gradient: b0 in Bellec et al. (the default, None), so the pseudo-derivative peaks
   at 0.3 / b0 = 30 inside a window 0.02 wide; 1 in the LSC authors' code. ``surrogate`` picks its shape
   ("triangle", Bellec et al.; "fast_sigmoid", Zenke & Ganguli 2018) and ``dampening`` its peak. No
-  setting tried lets LSC pre-training reach the depth target (docs/lsc.md).
+  Bellec setting tried lets LSC pre-training reach the depth target; ``ALIF.lsc_authors`` (the LSC authors'
+  form, registered as ``alif_lsc``) does, with a smaller pre-training learning rate (docs/lsc.md).
+  ``normalised_adaptation`` makes a' = rho a + (1 - rho) z (the LSC authors' code), and ``detach_reset``
+  stops the gradient through the reset term z (b0 + beta a) (the authors' code, and Bellec et al.'s option).
 
   References:
     Bellec, Salaj, Subramoney, Legenstein & Maass, "Long short-term memory and learning-to-learn in
@@ -71,8 +82,19 @@ class ALIF(Cell):
   surrogate_width: float | None = None
   surrogate: str = "triangle"
   dampening: float = 0.3
+  spike_in_state: bool = True
+  normalised_adaptation: bool = False
+  detach_reset: bool = False
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("W",)
+
+  @classmethod
+  def lsc_authors(cls, hidden_size: int, **settings) -> "ALIF":
+    """ALIF as the LSC authors' code runs it (LuCeHe/stable_drnn, their "maLSNN"), which LSC pre-training
+    brings to its targets (docs/lsc.md): state {v, a} with the last spike recomputed from it, tau_m = 0.1
+    (the membrane forgets each step), b0 = 0.01, fast-sigmoid surrogate 0.5 / (1 + |2 u|)^2, normalised
+    adaptation, reset without gradient; tau_a and beta stay Bellec et al.'s. ``settings`` override any."""
+    return cls(hidden_size=hidden_size, **{**LSC_AUTHORS, **settings})
 
   def __post_init__(self):
     super().__post_init__()
@@ -89,20 +111,26 @@ class ALIF(Cell):
 
   def initial_state(self, params, batch):
     zeros = jnp.zeros(batch_shape(batch) + (self.hidden_size,), jnp.float32)
-    return {"v": zeros, "a": zeros, "z": zeros}
+    return {"v": zeros, "a": zeros, "z": zeros} if self.spike_in_state else {"v": zeros, "a": zeros}
 
   def output(self, state):
-    return state["z"]
+    return state["z"] if self.spike_in_state else self._spike(state["v"], state["a"])
+
+  def _spike(self, v, a):
+    width = self.b0 if self.surrogate_width is None else self.surrogate_width
+    return spike((v - (self.b0 + self.beta * a)) / width, self.surrogate, self.dampening)
 
   def project(self, params, x):
     return dot(x, params["U"]) + f32(params["b"])
 
   def recur(self, params, state, xp):
     alpha, rho = math.exp(-1.0 / self.tau_m), math.exp(-1.0 / self.tau_a)
-    v, a, z = state["v"], state["a"], state["z"]
+    v, a = state["v"], state["a"]
+    z = self.output(state)
     W = f32(params["W"]) * (1.0 - jnp.eye(self.hidden_size, dtype=jnp.float32))  # no self-connections
-    v = alpha * v + xp + dot(z, W) - z * (self.b0 + self.beta * a)
-    a = rho * a + z
-    width = self.b0 if self.surrogate_width is None else self.surrogate_width
-    z = spike((v - (self.b0 + self.beta * a)) / width, self.surrogate, self.dampening)
-    return {"v": v, "a": a, "z": z}, z
+    # The reset subtracts the threshold that was crossed, the one in force when z fired.
+    reset = z * (self.b0 + self.beta * a)
+    v = alpha * v + xp + dot(z, W) - (jax.lax.stop_gradient(reset) if self.detach_reset else reset)
+    a = rho * a + ((1.0 - rho) * z if self.normalised_adaptation else z)
+    z = self._spike(v, a)
+    return ({"v": v, "a": a, "z": z} if self.spike_in_state else {"v": v, "a": a}), z
