@@ -46,6 +46,19 @@ def _pairs(specs: list[str], flag: str) -> list[tuple[str, str]]:
   return out
 
 
+def _values(text: str) -> list[str]:
+  """An --axis's values, split at commas; a piece "key=value" without a ":" continues the options of the
+  value before it, so that ``task=recall:delay=5,recall:delay=10`` and ``task=dyck1:generalise=5,p=0.6``
+  (or ``reg=mar:tau=5,fraction=0.5``) both mean what they say."""
+  values = []
+  for piece in text.split(","):
+    if values and "=" in piece and ":" not in piece and ":" in values[-1]:
+      values[-1] += "," + piece
+    else:
+      values.append(piece)
+  return values
+
+
 def grid(axes: list[str], fixed: list[str]) -> list[tuple[str, Config]]:
   """The sweep's points as (directory name, Config), every one validated.
 
@@ -63,7 +76,7 @@ def grid(axes: list[str], fixed: list[str]) -> list[tuple[str, Config]]:
     if name in base or name in names:
       raise ValueError(f"--axis: {name} is given twice (as an axis and/or with --set)")
     names.append(name)
-    values.append([parse_field(name, v) for v in text.split(",")])
+    values.append([parse_field(name, v) for v in _values(text)])
   points = []
   for combo in itertools.product(*values):
     point = dict(zip(names, combo))

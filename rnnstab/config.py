@@ -9,7 +9,7 @@ from rnnstab.analysis.jacobians import METHODS as LSC_METHODS
 from rnnstab.objectives.lsc import lsc_targets
 from rnnstab.optimizers import OPTIMIZERS
 from rnnstab.regularisers import parse_reg
-from rnnstab.tasks import TASKS
+from rnnstab.tasks import make_task, parse_task
 from rnnstab.unroll import BACKENDS
 
 SEED_PARALLEL = ("auto", "vmap", "map")
@@ -22,7 +22,8 @@ class Config:
   Attributes:
     cell: recurrent cell name (``rnnstab.cells.CELLS``).
     init: initialisation name (``rnnstab.inits.INITS``), e.g. default, orthogonal, identity, chrono, warmup.
-    task: task name (``rnnstab.tasks.TASKS``).
+    task: task name (``rnnstab.tasks.TASKS``), with options as "name:key=value,key=value" (fields of the
+      task, e.g. "recall:delay=10" or "dyck1:generalise=10"; ``rnnstab.tasks.make_task``).
     seeds: how many seeds train in parallel.
     seed: base seed; seed i of the run uses ``split(key(seed), seeds)[i]``.
     hidden: units per layer (with ``double``, split in two halves).
@@ -106,8 +107,10 @@ class Config:
   analysis_samples: int = 32
 
   def __post_init__(self):
-    for flag, registry in (("cell", CELLS), ("init", INITS), ("task", TASKS), ("optimizer", OPTIMIZERS)):
-      if getattr(self, flag) not in registry:
+    for flag, registry in (("cell", CELLS), ("init", INITS), ("task", None), ("optimizer", OPTIMIZERS)):
+      if registry is None:
+        parse_task(self.task)  # the name and its options ("recall:delay=10"); their ranges below
+      elif getattr(self, flag) not in registry:
         raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
                          f"{', '.join(registry.names())}")
     for flag in ("seeds", "hidden", "layers", "seq_len", "batch", "steps", "log_every", "eval_batch", "unroll",
@@ -115,6 +118,8 @@ class Config:
       value = getattr(self, flag)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
+    # The task's own checks (option ranges, --seq_len against its options), now that seq_len is an integer.
+    make_task(self.task, self.seq_len)
     if not isinstance(self.seed, int) or self.seed < 0:
       raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
     if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):

@@ -20,7 +20,7 @@ from rnnstab.config import Config
 from rnnstab.inits import INITS
 from rnnstab.model import SequenceModel, build_cell
 from rnnstab.optimizers import make_optimizer
-from rnnstab.tasks import TASKS
+from rnnstab.tasks import make_task
 
 REASONS = ("ok", "non-finite loss", "non-finite gradient", "non-finite parameters")
 
@@ -116,7 +116,8 @@ class Trainer:
     return state, jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
   def evaluate(self, state: TrainState) -> dict:
-    """Task metrics averaged over ``config.eval_batch`` fresh sequences."""
+    """Task metrics averaged over ``config.eval_batch`` fresh sequences (``task.sample_eval``: they may be
+    longer than the training ones, as in dyck1's length generalisation)."""
     batch = self.task.sample_eval(jax.random.fold_in(state.eval_key, state.step), self.config.eval_batch)
     preds = self.model.apply(state.params, batch.inputs)
     return {k: jnp.mean(v) for k, v in self.task.metrics(preds, batch.targets, batch.mask).items()}
@@ -152,7 +153,7 @@ def make_train(config: Config, leaf=None) -> Trainer:
   Returns:
     A ``Trainer``; ``jax.jit(jax.vmap(trainer))(jax.random.split(key, S))`` trains S seeds at once.
   """
-  task = TASKS[config.task](seq_len=config.seq_len)
+  task = make_task(config.task, config.seq_len)
   model = SequenceModel(build_cell(config, leaf), task.output_size, config.backend, config.unroll,
                         config.recompute)
   return Trainer(config, model, task, make_optimizer(config.optimizer, config.lr, config.clip, config.reg),

@@ -4,7 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnstab.tasks import TASKS, NARMA10, Adding, CopyFirstInput, Denoising, Multiplication, SymbolCopy, TemporalOrder
+from rnnstab.config import Config
+from rnnstab.tasks import (TASKS, NARMA10, Adding, CopyFirstInput, Denoising, Dyck1, Multiplication, Recall, SymbolCopy,
+                           TemporalOrder, make_task)
+from rnnstab.tasks.dyck import never_closed_probability
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -126,3 +129,80 @@ def test_temporal_order_labels_the_order_of_x_and_y():
   order = np.array([2 * (tokens[r[0], i] - 6) + (tokens[r[1], i] - 6) for i, r in enumerate(relevant)])
   np.testing.assert_array_equal(order, label)
   assert np.all(np.abs(np.bincount(label, minlength=4) / 2000 - 0.25) < 0.04)
+
+
+def test_recall_targets_are_the_inputs_k_steps_back():
+  task = Recall(seq_len=30, delay=4)
+  b = task.sample(jax.random.key(0), 2000)
+  np.testing.assert_array_equal(b.targets[4:], b.inputs[:-4])
+  np.testing.assert_array_equal(b.mask[:4], 0.0)
+  np.testing.assert_array_equal(b.mask[4:], 1.0)
+  assert float(b.inputs.min()) >= -1 and float(b.inputs.max()) <= 1
+  assert task.metric == "r2" and task.chance == 0.0
+  np.testing.assert_allclose(task.metrics(b.targets, b.targets, b.mask)["r2"], 1.0)
+  zero = task.metrics(jnp.zeros_like(b.targets), b.targets, b.mask)["r2"]   # the mean: chance
+  assert abs(float(zero.mean())) < 0.02
+  with pytest.raises(ValueError, match="delay of recall must be an integer >= 1"):
+    Recall(seq_len=30, delay=0)
+  with pytest.raises(ValueError, match="--seq_len > 30"):
+    Recall(seq_len=30, delay=30)
+
+
+def _depths(tokens):
+  """Depth after each token, counted in plain Python: tokens (T,) of 0 '(' and 1 ')'."""
+  depth, out = 0, []
+  for t in tokens:
+    depth += 1 if t == 0 else -1
+    out.append(depth)
+  return np.array(out)
+
+
+def test_dyck1_prefixes_and_next_token_sets():
+  task = Dyck1(seq_len=40, generalise=3)
+  b = task.sample(jax.random.key(0), 64)
+  tokens = np.argmax(np.asarray(b.inputs), -1)
+  for i in range(64):
+    depth = _depths(tokens[:, i])
+    assert depth.min() >= 0
+    np.testing.assert_array_equal(b.targets[:, i, 0], 1.0)           # '(' is always allowed
+    np.testing.assert_array_equal(b.targets[:, i, 1], depth > 0)      # ')' iff the count is above 0
+  assert np.all(b.mask == 1)
+  long = task.sample_eval(jax.random.key(1), 4)
+  assert long.inputs.shape == (120, 4, 2) and long.targets.shape == (120, 4, 2)
+  perfect = 20.0 * (2 * b.targets - 1)
+  m = task.metrics(perfect, b.targets, b.mask)
+  np.testing.assert_array_equal(m["accuracy"], 1.0)
+  np.testing.assert_array_equal(m["step_accuracy"], 1.0)
+  assert float(task.loss(perfect, b.targets, b.mask).max()) < 1e-6
+  # One wrong step makes its sequence wrong, and costs that sequence 1/40 of its step accuracy.
+  m = task.metrics(perfect.at[7, 0, 1].multiply(-1), b.targets, b.mask)
+  assert float(m["accuracy"][0]) == 0 and float(m["accuracy"][1]) == 1
+  np.testing.assert_allclose(m["step_accuracy"][0], 39 / 40)
+  # Chance: always predicting ")" allowed is right exactly on the prefixes that never return to depth 0.
+  draws = task.sample_eval(jax.random.key(2), 2000)
+  always = task.metrics(jnp.ones_like(draws.targets), draws.targets, draws.mask)["accuracy"]
+  assert abs(float(always.mean()) - task.chance) < 0.02
+  np.testing.assert_allclose(never_closed_probability(10, 0.5), 126 / 512)  # C(9, 4) paths of 9 steps stay up
+
+
+def test_task_options():
+  assert make_task("recall:delay=3", 20).delay == 3
+  task = make_task("dyck1:generalise=2,p=0.25", 20)
+  assert (task.generalise, task.p) == (2, 0.25) and isinstance(task.p, float) and task.eval_len == 40
+  assert make_task("copy", 20) == CopyFirstInput(seq_len=20)
+  for spec, message in (
+      ("recal", "--task: unknown task 'recal'; valid choices: adding, copy, denoising, dyck1, "),
+      ("recall:dela=3", "--task: recall has no option 'dela'; valid options: delay"),
+      ("recall:delay=x", "--task: option delay of recall must be an integer, got 'x'"),
+      ("dyck1:p=half", "--task: option p of dyck1 must be a number, got 'half'"),
+      ("copy:delay=3", "--task: copy has no option 'delay'; copy takes no options"),
+      ("recall:delay", "--task: option delay of recall needs a value"),
+      ("recall:delay=0", "--task: option delay of recall must be an integer >= 1, got 0")):
+    with pytest.raises(ValueError) as e:
+      make_task(spec, 20)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+  with pytest.raises(ValueError, match="--task: recall has no option 'dela'"):
+    Config(task="recall:dela=3")
+  with pytest.raises(ValueError, match="--seq_len: recall with delay=60 needs --seq_len > 60"):
+    Config(task="recall:delay=60")
+  assert Config(task="dyck1:generalise=3").task == "dyck1:generalise=3"

@@ -100,3 +100,28 @@ def test_a_short_run_learns(cell):
                lr=1e-2, eval_batch=256)
   _, hist = jax.jit(jax.vmap(make_train(cfg)))(jax.random.split(jax.random.key(0), 2))
   assert np.all(hist["eval_mse"][:, -1] < 0.3), hist["eval_mse"]
+
+
+@pytest.mark.parametrize("task", ["recall:delay=3", "dyck1:generalise=3"])
+def test_tiny_runs_of_tasks_with_options(task):
+  """A few steps of recall and dyck1 from their ``name:key=value`` specs: finite metrics, and dyck1's
+  evaluation on sequences ``generalise`` times longer than the training ones."""
+  cfg = Config(cell="gru", task=task, seeds=2, hidden=4, layers=1, seq_len=6, batch=4, steps=4, log_every=2,
+               eval_batch=8, analysis_every=0)
+  trainer = make_train(cfg)
+  keys = jax.random.split(jax.random.key(0), 2)
+  state, hist = jax.jit(jax.vmap(trainer))(keys)
+  metric = f"eval_{trainer.task.metric}"
+  assert all(np.all(np.isfinite(v)) for v in hist.values()) and hist[metric].shape == (2, 2)
+  if task.startswith("dyck1"):
+    assert trainer.task.sample_eval(keys[0], 2).inputs.shape[0] == 18
+    # evaluate() scores exactly the 18-step sequences of sample_eval.
+    one = jax.tree_util.tree_map(lambda x: x[0], state)
+
+    @jax.jit
+    def at_eval_length(one):
+      batch = trainer.task.draw(jax.random.fold_in(one.eval_key, one.step), cfg.eval_batch, 18)
+      preds = trainer.model.apply(one.params, batch.inputs)
+      return jnp.mean(trainer.task.metrics(preds, batch.targets, batch.mask)["step_accuracy"])
+
+    np.testing.assert_allclose(jax.jit(trainer.evaluate)(one)["step_accuracy"], at_eval_length(one), rtol=1e-6)
