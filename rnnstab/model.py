@@ -52,10 +52,17 @@ class SequenceModel:
                         "b": jax.random.uniform(kb, (self.output_size,), jnp.float32, -bound, bound)}}
 
   def apply(self, params, inputs):
-    """inputs (T, B, D) -> predictions (T, B, O)."""
+    """inputs (T, B, D) -> predictions (T, B, O), deterministic (no cell noise)."""
     _, ys = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll,
                    recompute=self.recompute)
     return self.readout(params["readout"], ys)
+
+  def apply_training(self, params, inputs, key):
+    """The training forward pass: predictions (T, B, O) with the cells' training noise drawn from ``key``,
+    and the cells' own penalties (GateL0RD's L0 term), shape (B,); zeros for cells without any."""
+    _, ys, penalty = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll,
+                            recompute=self.recompute, key=key, penalties=True)
+    return self.readout(params["readout"], ys), penalty
 
   @staticmethod
   def readout(readout_params, ys):

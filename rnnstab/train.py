@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from rnnstab.analysis import measure
+from rnnstab.cells.combinators import has_training_terms
 from rnnstab.config import Config
 from rnnstab.inits import INITS
 from rnnstab.model import SequenceModel, build_cell
@@ -80,14 +81,19 @@ class Trainer:
     return {"vaa": m.vaa, "stable_equilibria": m.stable_equilibria, "unstable": m.unstable,
             "not_converged": m.not_converged}
 
-  def loss(self, params, batch) -> jax.Array:
-    """Mean task loss over the batch."""
-    preds = self.model.apply(params, batch.inputs)
-    return jnp.mean(self.task.loss(preds, batch.targets, batch.mask))
+  def loss(self, params, batch, key=None) -> jax.Array:
+    """Mean task loss over the batch; for cells with training noise or penalties of their own (GateL0RD),
+    the noise drawn from ``key`` and the mean penalty added."""
+    if key is None or not has_training_terms(self.model.cell):
+      preds = self.model.apply(params, batch.inputs)
+      return jnp.mean(self.task.loss(preds, batch.targets, batch.mask))
+    preds, penalty = self.model.apply_training(params, batch.inputs, key)
+    return jnp.mean(self.task.loss(preds, batch.targets, batch.mask)) + jnp.mean(penalty)
 
   def train_step(self, state: TrainState) -> tuple[TrainState, jax.Array]:
-    batch = self.task.sample(jax.random.fold_in(state.data_key, state.step), self.config.batch)
-    loss, grads = jax.value_and_grad(self.loss)(state.params, batch)
+    key = jax.random.fold_in(state.data_key, state.step)
+    batch = self.task.sample(key, self.config.batch)
+    loss, grads = jax.value_and_grad(self.loss)(state.params, batch, jax.random.fold_in(key, 1))
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     reason = jnp.where(~jnp.isfinite(loss), 1, jnp.where(~_all_finite(grads), 2,

@@ -6,7 +6,8 @@ import logging
 import jax
 import jax.numpy as jnp
 
-from rnnstab.cells.combinators import Stack
+from rnnstab.cells.combinators import (Stack, add_noise, has_training_terms, prepare, project, recur,
+                                        recur_penalised)
 
 # auto: the fused kernels on GPU and TPU when the shapes fit (rnnstab.kernels.kernel_fits), else scan;
 # pallas: the kernels (the Pallas interpreter on CPU, for tests); wavefront: the kernels, a stack by
@@ -15,19 +16,24 @@ BACKENDS = ("auto", "scan", "pallas", "wavefront")
 _log = logging.getLogger("rnnstab")
 
 
-def _scan(cell, params, xs, state0, unroll):
-  """One cell over time: the input projection is one matmul over all steps, only ``recur`` is scanned."""
-  xps = cell.project(params, xs) if hasattr(cell, "project") else xs
-  recur = cell.recur if hasattr(cell, "project") else cell.step
+def _scan(cell, params, xs, state0, unroll, key=None, penalties=False):
+  """One cell over time: the input projection is one matmul over all steps, only ``recur`` is scanned.
+  With ``penalties`` the outputs are (ys, per-step penalties (T, *batch))."""
+  xps = project(cell, params, xs)
+  if key is not None:
+    xps = add_noise(cell, key, xps)
 
   def body(state, xp):
-    return recur(params, state, xp)
+    if penalties:
+      new, y, cost = recur_penalised(cell, params, state, xp)
+      return new, (y, cost)
+    return recur(cell, params, state, xp)
 
   return jax.lax.scan(body, state0, xps, unroll=unroll)
 
 
 def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int = 1, recompute: int = 0,
-           time_major: bool = True):
+           time_major: bool = True, key=None, penalties: bool = False):
   """Runs ``cell`` over a sequence.
 
   Args:
@@ -43,9 +49,14 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     recompute: with the kernels, 0 saves every step's state for the backward pass; K > 0 keeps one in K
       and recomputes the rest in the backward kernel (less memory, one more forward pass; K divides T).
     time_major: whether time is the leading axis of ``xs`` and of the returned outputs.
+    key: PRNG key of the cells' training noise (GateL0RD's gate noise); None runs them deterministically,
+      as evaluation and the analyses do.
+    penalties: also return the cells' own penalties (GateL0RD's L0 term), summed over layers and averaged
+      over time.
 
   Returns:
-    (final_state, ys) with ys of shape (T, *batch, output_size) (or batch-major like ``xs``), float32.
+    (final_state, ys) with ys of shape (T, *batch, output_size) (or batch-major like ``xs``), float32;
+    with ``penalties``, (final_state, ys, penalty) with penalty of shape batch.
   """
   if backend not in BACKENDS:
     raise ValueError(f"unknown backend {backend!r}; valid choices: {', '.join(BACKENDS)}")
@@ -53,7 +64,12 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     xs = jnp.swapaxes(xs, 0, 1)
   if state0 is None:
     state0 = cell.initial_state(params, xs.shape[1:-1])
-  kernel = _kernel_schedule(cell, params, xs, state0, backend)
+  params = prepare(cell, params)  # once per sequence, outside the time loop
+  extras = (key is not None or penalties) and has_training_terms(cell)
+  if extras and backend in ("pallas", "wavefront"):
+    _log.warning("unroll: backend %r falls back to lax.scan: the kernels run no cell noise or penalties", backend)
+  kernel = None if extras else _kernel_schedule(cell, params, xs, state0, backend)
+  penalty = jnp.zeros(xs.shape[1:-1], jnp.float32)
   if kernel is not None:
     from rnnstab.kernels import fused_unroll  # the kernels import the cells: import on first use
     state, ys = fused_unroll(cell, params, xs, state0, schedule=kernel, recompute=recompute,
@@ -62,14 +78,21 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     # Layer by layer over the whole sequence: each layer's input projection becomes one large matmul.
     states, ys = [], xs
     for l, (c, p) in enumerate(zip(cell.cells, params["layers"])):
-      s, ys = _scan(c, p, ys, state0[l], unroll)
+      k = None if key is None else jax.random.fold_in(key, l)
+      s, ys = _scan(c, p, ys, state0[l], unroll, k, extras)
+      if extras:
+        ys, cost = ys
+        penalty = penalty + jnp.mean(cost, axis=0)
       states.append(s)
     state = tuple(states)
   else:
-    state, ys = _scan(cell, params, xs, state0, unroll)
+    state, ys = _scan(cell, params, xs, state0, unroll, key, extras)
+    if extras:
+      ys, cost = ys
+      penalty = jnp.mean(cost, axis=0)
   if not time_major:
     ys = jnp.swapaxes(ys, 0, 1)
-  return state, ys
+  return (state, ys, penalty) if penalties else (state, ys)
 
 
 def _kernel_schedule(cell, params, xs, state0, backend: str) -> str | None:

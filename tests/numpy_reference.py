@@ -24,6 +24,31 @@ def gru(p, h, x):
   return h, h
 
 
+def ncgru(p, h, x, negative_fraction=0.5):
+  """Mucllari et al.: n = modReLU(x U_n + b_n + (r h) W, b_m), W = (I + A)^-1 (I - A) D, A = (K - K^T) / 2,
+  D = diag(-1 for the first round(fraction H) units, +1 after); h' = z h + (1 - z) n."""
+  H = h.shape[-1]
+  A = 0.5 * (p["A"] - p["A"].T)
+  D = np.where(np.arange(H) < round(negative_fraction * H), -1.0, 1.0)
+  W = np.linalg.inv(np.eye(H) + A) @ (np.eye(H) - A) @ np.diag(D)
+  r = sigmoid(x @ p["U_r"] + p["b_r"] + h @ p["W_r"])
+  z = sigmoid(x @ p["U_z"] + p["b_z"] + h @ p["W_z"])
+  pre = x @ p["U_n"] + p["b_n"] + (r * h) @ W
+  n = np.sign(pre) * np.maximum(np.abs(pre) + p["b_m"], 0.0)
+  h = z * h + (1 - z) * n
+  return h, h
+
+
+def gatel0rd(p, state, x):
+  """Gumbsch et al. 2021, deterministic (no gate noise): Lambda = max(0, tanh(g)), h' = Lambda tanh(r) +
+  (1 - Lambda) h, y = tanh(p(x, h')) sigmoid(o(x, h'))."""
+  h = state["h"]
+  lam = np.maximum(0.0, np.tanh(x @ p["U_g"] + h @ p["W_g"] + p["b_g"]))
+  h = lam * np.tanh(x @ p["U_r"] + h @ p["W_r"] + p["b_r"]) + (1 - lam) * h
+  y = np.tanh(x @ p["U_p"] + h @ p["W_p"] + p["b_p"]) * sigmoid(x @ p["U_o"] + h @ p["W_o"] + p["b_o"])
+  return {"h": h, "y": y}, y
+
+
 def lstm(p, state, x):
   h, c = state["h"], state["c"]
   gate = lambda g: x @ p[f"U_{g}"] + h @ p[f"W_{g}"] + p[f"b_{g}"]
@@ -64,16 +89,18 @@ def plrnn(p, z, s):
   return z, z
 
 
-def alif(p, state, x, tau_m=20.0, tau_a=200.0, b0=0.01, beta=1.8):
+def alif(p, state, x, tau_m=20.0, tau_a=200.0, b0=0.01, beta=1.8, width=None, normalised_adaptation=False):
   """Bellec et al. 2018/2020: v' = alpha v + x U + z W + b - z (b0 + beta a); a' = rho a + z;
-  z' = 1[v' > b0 + beta a'] (W without self-connections)."""
+  z' = 1[v' > b0 + beta a'] (W without self-connections). Without "z" in ``state`` (the LSC authors'
+  form) z is recomputed as 1[v > b0 + beta a]; normalised adaptation: a' = rho a + (1 - rho) z."""
   alpha, rho = np.exp(-1 / tau_m), np.exp(-1 / tau_a)
-  v, a, z = state["v"], state["a"], state["z"]
+  v, a = state["v"], state["a"]
+  z = state["z"] if "z" in state else (v > b0 + beta * a).astype(np.float64)
   W = p["W"] * (1 - np.eye(p["W"].shape[0]))
   v = alpha * v + x @ p["U"] + z @ W + p["b"] - z * (b0 + beta * a)
-  a = rho * a + z
+  a = rho * a + ((1 - rho) * z if normalised_adaptation else z)
   z = (v > b0 + beta * a).astype(np.float64)
-  return {"v": v, "a": a, "z": z}, z
+  return ({"v": v, "a": a, "z": z} if "z" in state else {"v": v, "a": a}), z
 
 
 def lru(p, state, u):

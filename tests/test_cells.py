@@ -1,5 +1,6 @@
 """Every cell against a plain NumPy implementation of its equations, plus shapes, dtypes and default inits."""
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -7,11 +8,12 @@ import numpy as np
 import pytest
 
 import numpy_reference as ref
-from rnnstab.cells import ALIF, BRC, CELLS, GRU, LRU, LSTM, MGU, NBRC, PLRNN, ReLURNN, TanhRNN, recurrent_weights
+from rnnstab.cells import ALIF, BRC, CELLS, GRU, LRU, LSTM, MGU, NBRC, NCGRU, PLRNN, ReLURNN, TanhRNN, recurrent_weights
 
 REFERENCES = {"tanh": ref.tanh_rnn, "relu": ref.relu_rnn, "gru": ref.gru, "lstm": ref.lstm, "mgu": ref.mgu,
               "brc": ref.brc, "nbrc": ref.nbrc, "plrnn": ref.plrnn, "alif": ref.alif, "lru": ref.lru, "esn": ref.esn,
-              "stpn": ref.stpn, "srgru": ref.srgru}
+              "stpn": ref.stpn, "srgru": ref.srgru, "ncgru": ref.ncgru, "gatel0rd": ref.gatel0rd,
+              "alif_lsc": functools.partial(ref.alif, tau_m=0.1, normalised_adaptation=True)}
 D, H, B = 3, 5, 4
 
 
@@ -170,6 +172,58 @@ def test_alif_surrogate_width_and_shape_set_the_spike_derivative(surrogate, shap
       p, state, jnp.zeros(3))[0]["z"])
   with pytest.raises(ValueError, match="surrogate: unknown surrogate 'gauss'; valid choices: triangle, fast_sigmoid"):
     ALIF(hidden_size=3, surrogate="gauss")
+
+
+def test_alif_lsc_authors_form_matches_numpy_and_detaches_the_reset():
+  # State {v, a} with the last spike recomputed from it, normalised adaptation (LuCeHe/stable_drnn).
+  cell = ALIF(hidden_size=H, tau_m=0.1, tau_a=50.0, b0=0.01, surrogate="fast_sigmoid", surrogate_width=0.5,
+              dampening=0.5, spike_in_state=False, normalised_adaptation=True, detach_reset=True)
+  kp, kv, ka, kx = jax.random.split(jax.random.key(3), 4)
+  p = cell.init(kp, D)
+  p = {**p, "b": 0.1 * jax.random.normal(kx, (H,))}
+  state = {"v": 0.05 * jax.random.normal(kv, (B, H)), "a": jnp.abs(0.01 * jax.random.normal(ka, (B, H)))}
+  x = jax.random.normal(kx, (B, D))
+  new, y = jax.jit(cell.step)(p, state, x)
+  ref_new, ref_y = ref.alif(to_np(p), to_np(state), np.asarray(x, np.float64), tau_m=0.1, tau_a=50.0,
+                            normalised_adaptation=True)
+  np.testing.assert_allclose(y, ref_y, atol=1e-6)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5), new, ref_new)
+  assert set(new) == {"v", "a"}
+  np.testing.assert_array_equal(cell.output(new), y)
+  # With the reset detached, dv'/dv is the leak plus the recurrent path only: no -(b0 + beta a) dz/dv term.
+  one = {"v": jnp.array([0.011]), "a": jnp.array([0.0])}
+  c1 = ALIF(hidden_size=1, tau_m=0.1, surrogate="fast_sigmoid", surrogate_width=0.5, dampening=0.5,
+            spike_in_state=False, detach_reset=True)
+  p1 = {"U": jnp.zeros((1, 1)), "W": jnp.zeros((1, 1)), "b": jnp.zeros(1)}
+  dv = jax.grad(lambda v: c1.recur(p1, {**one, "v": v}, jnp.zeros(1))[0]["v"][0])(one["v"])
+  np.testing.assert_allclose(dv, np.exp(-10.0), rtol=1e-5)
+  attached = dataclasses.replace(c1, detach_reset=False)
+  dv = jax.grad(lambda v: attached.recur(p1, {**one, "v": v}, jnp.zeros(1))[0]["v"][0])(one["v"])
+  np.testing.assert_allclose(dv, np.exp(-10.0) - 0.01 * 0.5 / 0.5 / (1 + 0.001 / 0.5) ** 2, rtol=1e-4)
+
+
+def test_ncgru_candidate_matrix_is_orthogonal_and_its_inverse_has_the_exact_gradient():
+  from rnnstab.cells.cayley import neumann_inverse
+  cell = NCGRU(hidden_size=6)
+  p = cell.init(jax.random.key(0), 2)
+  W = cell.cayley({**p, "A": p["A"] + 0.5 * jax.random.normal(jax.random.key(1), (6, 6))})
+  np.testing.assert_allclose(W @ W.T, np.eye(6), atol=2e-5)
+  # Init: rotations by t in [0, pi/2) per 2x2 block, then D flips the first half of the columns.
+  t = np.arccos(np.clip(np.diag(cell.cayley(p) * np.asarray(cell.d)[None, :]), -1, 1))
+  assert np.all((t >= 0) & (t <= np.pi / 2 + 1e-5))
+  m = jnp.eye(6) + 3.0 * jax.random.normal(jax.random.key(2), (6, 6))
+  np.testing.assert_allclose(neumann_inverse(m), np.linalg.inv(np.asarray(m, np.float64)), rtol=1e-4, atol=1e-5)
+  g = jax.grad(lambda m: jnp.sum(jnp.sin(neumann_inverse(m))))(m)
+  g_ref = jax.grad(lambda m: jnp.sum(jnp.sin(jnp.linalg.inv(m))))(m)
+  np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-5)
+  # prepare forms W once; recur on prepared and on raw params gives the same step.
+  h, x = jax.random.normal(jax.random.key(3), (4, 6)), jax.random.normal(jax.random.key(4), (4, 2))
+  raw = cell.step(p, h, x)[0]
+  prepared = cell.prepare(p)
+  assert "W_cayley" in prepared and cell.prepare(prepared) is prepared
+  np.testing.assert_allclose(cell.recur(prepared, h, cell.project(prepared, x))[0], raw, atol=1e-6)
+  with pytest.raises(ValueError, match="negative_fraction must be in"):
+    NCGRU(hidden_size=4, negative_fraction=1.5)
 
 
 def test_lru_ring_init_and_time_radius():

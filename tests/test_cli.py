@@ -85,11 +85,12 @@ def test_never_overwrites_a_run_dir(tiny_run):
 # The exit path (one line on stderr, exit code 2, nothing written) through a subprocess for each kind of
 # failure: an unknown name, a flag absl cannot parse, an error found when the model is built, a compound flag.
 @pytest.mark.parametrize("args,message", [
-    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc, esn, gru, lru, lstm, mgu, nbrc, plrnn, relu, srgru, stpn, tanh"),
+    (["--cell=foo"], "--cell: unknown cell 'foo'; valid choices: alif, alif_lsc, brc, esn, gatel0rd, gru, lru, lstm, mgu, nbrc, ncgru, plrnn, relu, srgru, stpn, tanh"),
     (["--hidden=abc"], "--hidden: expected an integer, got 'abc'"),
     (["--cell=brc", "--init=orthogonal"], "--init=orthogonal does not apply to BRC; cells that support it: "
-                                          "gru, lstm, mgu, nbrc, relu, tanh"),
+                                          "gatel0rd, gru, lstm, mgu, nbrc, relu, tanh"),
     (["--reg=mar:tau=x"], "--reg: option tau of mar must be a number, got 'x'"),
+    (["--task=recall:dela=3"], "--task: recall has no option 'dela'; valid options: delay"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   proc = run(TINY + [f"--out={tmp_path}"] + args, tmp_path)
@@ -100,8 +101,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 # The messages themselves, in-process (run.py prints exactly these, as the cases above show).
 @pytest.mark.parametrize("overrides,message", [
-    (dict(task="bar"), "--task: unknown task 'bar'; valid choices: adding, copy, denoising, multiplication, narma10, "
-                       "psmnist, smnist, symbol_copy, temporal_order"),
+    (dict(task="bar"), "--task: unknown task 'bar'; valid choices: adding, copy, denoising, dyck1, multiplication, "
+                       "narma10, psmnist, recall, smnist, symbol_copy, temporal_order"),
+    (dict(task="recall:delay=x"), "--task: option delay of recall must be an integer, got 'x'"),
+    (dict(task="dyck1:generalise=0"), "--task: option generalise of dyck1 must be an integer >= 1, got 0"),
     (dict(init="nope"), "--init: unknown init 'nope'; valid choices: awh, chrono, default, forget_bias, identity, lsc, "
                         "orthogonal, warmup"),
     (dict(seeds=0), "--seeds: must be a positive integer, got 0"),

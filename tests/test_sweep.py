@@ -41,7 +41,7 @@ def test_sweep_runs_every_point_and_resumes(tmp_path):
 
 def test_bad_grid_is_one_line_and_exit_2(tmp_path):
   for args, message in ((["--axis=cells=gru"], "--cells: not a setting of a run; valid choices: cell, "),
-                        (["--axis=cell=gru,foo"], "--cell: unknown cell 'foo'; valid choices: alif, brc"),
+                        (["--axis=cell=gru,foo"], "--cell: unknown cell 'foo'; valid choices: alif, alif_lsc, brc"),
                         (["--axis=hidden=8,x"], "--hidden: expected an integer, got 'x'"),
                         (["--axis=cell=gru", "--set=cell=lstm"], "--axis: cell is given twice")):
     proc = sweep(args + [f"--out={tmp_path / 'x'}"], tmp_path)

@@ -33,4 +33,4 @@ def test_bad_configuration_is_a_usage_error(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [
       "warmup_paper.py: error: --configs: bad configuration 'gru+nope'; write cell[+double][+warmup|+chrono] "
-      "with cell one of alif, brc, esn, gru, lru, lstm, mgu, nbrc, plrnn, relu, srgru, stpn, tanh"]
+      "with cell one of alif, alif_lsc, brc, esn, gatel0rd, gru, lru, lstm, mgu, nbrc, ncgru, plrnn, relu, srgru, stpn, tanh"]

@@ -27,7 +27,7 @@ from jax.flatten_util import ravel_pytree
 
 from rnnstab.analysis.radius import power_radius
 from rnnstab.analysis.vaa import pairwise_distances, vaa
-from rnnstab.cells.combinators import project, recur
+from rnnstab.cells.combinators import prepare, project, recur
 
 Array = jax.Array
 
@@ -63,6 +63,7 @@ def reach(cell, params, inputs: Array, lengths: Array, state0=None):
   """
   if state0 is None:
     state0 = cell.initial_state(params, inputs.shape[1:-1])
+  params = prepare(cell, params)
 
   def body(state, txp):
     t, xp = txp
@@ -86,6 +87,8 @@ def batch_of(state) -> tuple[int, ...]:
 
 def autonomous(cell, params, u: Array):
   """The map s -> F(s, u) under a constant input u, with u's input projection computed once."""
+  params = prepare(cell, params)
+
   def F(state):
     xp = project(cell, params, jnp.broadcast_to(u, batch_of(state) + u.shape))
     return recur(cell, params, state, xp)[0]

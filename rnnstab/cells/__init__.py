@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from rnnstab.cells.base import Cell
 from rnnstab.cells.bistable import BRC, NBRC
+from rnnstab.cells.cayley import NCGRU
 from rnnstab.cells.combinators import Double, Stack, double, leaves, map_leaves, stack
 from rnnstab.cells.gated import GRU, LSTM, MGU
+from rnnstab.cells.gatel0rd import GateL0RD
 from rnnstab.cells.plastic import STPN
 from rnnstab.cells.plrnn import PLRNN
 from rnnstab.cells.reservoir import ESN
-from rnnstab.cells.spiking import ALIF
+from rnnstab.cells.spiking import ALIF, ALIFLSC
 from rnnstab.cells.ssm import LRU
 from rnnstab.cells.state_regularised import StateRegularised
 from rnnstab.cells.vanilla import ReLURNN, TanhRNN
@@ -24,9 +26,14 @@ CELLS.register("brc", BRC, "bistable recurrent cell (Vecoven et al. 2021)")
 CELLS.register("nbrc", NBRC, "neuromodulated bistable recurrent cell (Vecoven et al. 2021)")
 CELLS.register("plrnn", PLRNN, "piecewise-linear RNN (Schmidt et al. 2021)")
 CELLS.register("alif", ALIF, "adaptive LIF spiking neurons, surrogate gradient (Bellec et al. 2018)")
+CELLS.register("alif_lsc", ALIFLSC, "ALIF as the LSC authors run it: state (v, a), no membrane memory, "
+               "fast-sigmoid surrogate (LuCeHe/stable_drnn); meets the LSC with --lsc_lr=3e-3")
 CELLS.register("lru", LRU, "linear recurrent unit, diagonal complex state (Orvieto et al. 2023)")
 CELLS.register("esn", ESN, "echo state network: fixed leaky tanh reservoir, spectral radius 0.9 (Jaeger 2001)")
 CELLS.register("stpn", STPN, "short-term plasticity neuron: per-synapse Hebbian state (Rodriguez et al. 2022)")
+CELLS.register("ncgru", NCGRU, "Neumann-Cayley orthogonal GRU: orthogonal candidate recurrence (Mucllari et al. 2024)")
+CELLS.register("gatel0rd", GateL0RD, "GateL0RD: latent changes only through a ReLU-tanh gate, L0 penalty on "
+               "openings (Gumbsch et al. 2021)")
 CELLS.register("srgru", StateRegularised, "state-regularised GRU: state pulled to 10 centroids (Wang & Niepert 2019)")
 
 
@@ -50,5 +57,5 @@ def recurrent_weights(cell, params) -> dict:
   return out
 
 
-__all__ = ["ALIF", "BRC", "CELLS", "Cell", "Double", "ESN", "GRU", "LRU", "LSTM", "MGU", "NBRC", "PLRNN", "ReLURNN", "STPN", "Stack", "StateRegularised",
+__all__ = ["ALIF", "ALIFLSC", "BRC", "CELLS", "Cell", "Double", "ESN", "GRU", "GateL0RD", "LRU", "LSTM", "MGU", "NBRC", "NCGRU", "PLRNN", "ReLURNN", "STPN", "Stack", "StateRegularised",
            "TanhRNN", "double", "leaves", "map_leaves", "recurrent_weights", "stack"]

@@ -6,6 +6,7 @@ A cell is a frozen dataclass of static settings with pure methods over explicit 
     cell.initial_state(params, batch)   -> state
     cell.step(params, state, x)         -> (state, y)
     cell.output(state)                  -> y   (the y that step returns with this state)
+    cell.prepare(params)                -> params for every step of one sequence (default: params)
 
 Leaf cells split ``step`` into ``project`` (the part that depends on the input alone, e.g. ``x @ U + b``)
 and ``recur`` (the sequential part). ``unroll`` applies ``project`` to the whole sequence as one large
@@ -102,6 +103,12 @@ class Cell:
     """The output y of the step that produced ``state``: the state itself for single-vector states.
     The LSC's depth Jacobians differentiate through it (d s^l / d s^{l-1} = d s^l / d y^{l-1} . d y^{l-1} / d s^{l-1})."""
     return state
+
+  def prepare(self, params: PyTree) -> PyTree:
+    """Params as every step of a sequence uses them: transforms of the parameters alone that the time loop
+    should not repeat (NC-GRU's Cayley matrix). ``unroll`` and the analyses call it once per sequence and
+    pass the result to ``project`` / ``recur``; ``recur`` also accepts raw params. Default: params."""
+    return params
 
   def project(self, params: PyTree, x: Array) -> PyTree:
     """Input-only part of a step, applied to any leading shape (a whole sequence at once in unroll):

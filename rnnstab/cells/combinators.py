@@ -20,9 +20,46 @@ def project(cell, params, x):
   return cell.project(params, x) if hasattr(cell, "project") else x
 
 
+def prepare(cell, params):
+  """Params as every step of one sequence uses them (``Cell.prepare``), for any cell: call it once
+  outside a time loop; cells without the method (adapted Flax cells) use their params as they are."""
+  return cell.prepare(params) if hasattr(cell, "prepare") else params
+
+
 def recur(cell, params, state, xp):
   """The sequential part of a step of any cell, on ``project``'s output."""
   return cell.recur(params, state, xp) if hasattr(cell, "project") else cell.step(params, state, xp)
+
+
+def add_noise(cell, key, xps):
+  """Projected inputs with the cell's training noise (``noise(key, xps)``, GateL0RD's gate noise) added;
+  cells without noise get ``xps`` back. For a leaf cell or a ``Double``."""
+  if isinstance(cell, Double):
+    k1, k2 = jax.random.split(key)
+    return (add_noise(cell.first, k1, xps[0]), add_noise(cell.second, k2, xps[1]))
+  return cell.noise(key, xps) if hasattr(cell, "noise") else xps
+
+
+def recur_penalised(cell, params, state, xp):
+  """``recur`` plus the cell's own per-step penalty (``recur_penalised``, GateL0RD's L0 term), shape
+  batch; 0 for cells without one. For a leaf cell or a ``Double``."""
+  if isinstance(cell, Double):
+    s1, y1, c1 = recur_penalised(cell.first, params["first"], state[0], xp[0])
+    s2, y2, c2 = recur_penalised(cell.second, params["second"], state[1], xp[1])
+    return (s1, s2), jnp.concatenate([y1, y2], axis=-1), c1 + c2
+  if hasattr(cell, "recur_penalised"):
+    return cell.recur_penalised(params, state, xp)
+  new, y = recur(cell, params, state, xp)
+  return new, y, jnp.zeros(y.shape[:-1], jnp.float32)
+
+
+def has_training_terms(cell) -> bool:
+  """Whether any leaf of ``cell`` has training noise or a penalty of its own (GateL0RD)."""
+  if isinstance(cell, Stack):
+    return any(has_training_terms(c) for c in cell.cells)
+  if isinstance(cell, Double):
+    return has_training_terms(cell.first) or has_training_terms(cell.second)
+  return hasattr(cell, "noise") or hasattr(cell, "recur_penalised")
 
 
 def output(cell, state):
@@ -50,6 +87,9 @@ class Stack:
   @property
   def output_size(self) -> int:
     return self.cells[-1].output_size
+
+  def prepare(self, params):
+    return {**params, "layers": tuple(prepare(c, p) for c, p in zip(self.cells, params["layers"]))}
 
   def init(self, key, input_size):
     keys = jax.random.split(key, len(self.cells))
@@ -101,6 +141,9 @@ class Double:
   def initial_state(self, params, batch):
     return (self.first.initial_state(params["first"], batch),
             self.second.initial_state(params["second"], batch))
+
+  def prepare(self, params):
+    return {**params, "first": prepare(self.first, params["first"]), "second": prepare(self.second, params["second"])}
 
   def project(self, params, x):
     return (project(self.first, params["first"], x), project(self.second, params["second"], x))

@@ -38,7 +38,7 @@ def _spike_jvp(surrogate, dampening, primals, tangents):
   return spike(u, surrogate, dampening), surrogate_derivative(u, surrogate, dampening) * du
 
 
-# The settings of ``ALIF.lsc_authors``.
+# The settings in which ``ALIFLSC`` differs from ``ALIF``.
 LSC_AUTHORS = dict(tau_m=0.1, b0=0.01, surrogate="fast_sigmoid", surrogate_width=0.5, dampening=0.5,
                    spike_in_state=False, normalised_adaptation=True, detach_reset=True)
 
@@ -63,8 +63,8 @@ class ALIF(Cell):
   which a spike passes gradient: b0 in Bellec et al. (the default, None), so the pseudo-derivative peaks
   at 0.3 / b0 = 30 inside a window 0.02 wide; 1 in the LSC authors' code. ``surrogate`` picks its shape
   ("triangle", Bellec et al.; "fast_sigmoid", Zenke & Ganguli 2018) and ``dampening`` its peak. No
-  Bellec setting tried lets LSC pre-training reach the depth target; ``ALIF.lsc_authors`` (the LSC authors'
-  form, registered as ``alif_lsc``) does, with a smaller pre-training learning rate (docs/lsc.md).
+  Bellec setting tried lets LSC pre-training reach the depth target; ``ALIFLSC`` (the LSC authors' form,
+  ``--cell=alif_lsc``) does, with a smaller pre-training learning rate (docs/lsc.md).
   ``normalised_adaptation`` makes a' = rho a + (1 - rho) z (the LSC authors' code), and ``detach_reset``
   stops the gradient through the reset term z (b0 + beta a) (the authors' code, and Bellec et al.'s option).
 
@@ -87,14 +87,6 @@ class ALIF(Cell):
   detach_reset: bool = False
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("W",)
-
-  @classmethod
-  def lsc_authors(cls, hidden_size: int, **settings) -> "ALIF":
-    """ALIF as the LSC authors' code runs it (LuCeHe/stable_drnn, their "maLSNN"), which LSC pre-training
-    brings to its targets (docs/lsc.md): state {v, a} with the last spike recomputed from it, tau_m = 0.1
-    (the membrane forgets each step), b0 = 0.01, fast-sigmoid surrogate 0.5 / (1 + |2 u|)^2, normalised
-    adaptation, reset without gradient; tau_a and beta stay Bellec et al.'s. ``settings`` override any."""
-    return cls(hidden_size=hidden_size, **{**LSC_AUTHORS, **settings})
 
   def __post_init__(self):
     super().__post_init__()
@@ -134,3 +126,28 @@ class ALIF(Cell):
     a = rho * a + ((1.0 - rho) * z if self.normalised_adaptation else z)
     z = self._spike(v, a)
     return ({"v": v, "a": a, "z": z} if self.spike_in_state else {"v": v, "a": a}), z
+
+
+@dataclasses.dataclass(frozen=True)
+class ALIFLSC(ALIF):
+  """ALIF as the LSC authors' code runs it (LuCeHe/stable_drnn, their "maLSNN"); LSC pre-training brings it
+  to its targets (docs/lsc.md, with --lsc_lr=3e-3).
+
+  The state is {v, a} with the last spike recomputed from it; tau_m = 0.1, so the membrane forgets each
+  step and v is the present input; b0 = 0.01; the fast-sigmoid surrogate 0.5 / (1 + |2 u|)^2 (width 0.5,
+  dampening 0.5), which passes gradient at any distance from threshold; normalised adaptation
+  a' = rho a + (1 - rho) z; the reset carries no gradient. tau_a and beta stay Bellec et al.'s.
+
+  References:
+    Herranz-Celotti & Rouat, "Stabilizing RNN gradients through pre-training", arXiv 2308.12075.
+    Bellec et al., NeurIPS 2018 (the ALIF neuron).
+  """
+
+  tau_m: float = LSC_AUTHORS["tau_m"]
+  b0: float = LSC_AUTHORS["b0"]
+  surrogate: str = LSC_AUTHORS["surrogate"]
+  surrogate_width: float | None = LSC_AUTHORS["surrogate_width"]
+  dampening: float = LSC_AUTHORS["dampening"]
+  spike_in_state: bool = LSC_AUTHORS["spike_in_state"]
+  normalised_adaptation: bool = LSC_AUTHORS["normalised_adaptation"]
+  detach_reset: bool = LSC_AUTHORS["detach_reset"]

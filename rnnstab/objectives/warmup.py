@@ -25,7 +25,7 @@ import optax
 
 from rnnstab.analysis.multistability import batch_of, flat_state, reach
 from rnnstab.analysis.vaa import vaa_star
-from rnnstab.cells.combinators import Double, Stack, project, recur
+from rnnstab.cells.combinators import Double, Stack, prepare, project, recur
 
 # The paper's defaults.
 TARGET = 0.95
@@ -69,6 +69,7 @@ def _iterate(cell, params, state, u, iterations, max_iterations: int):
   ``max_iterations`` slots with a cond per slot cost as much again in stacked zero residuals for the
   slots it skipped. u's input projection is computed once, outside the loop.
   """
+  params = prepare(cell, params)  # differentiable: gradients reach the raw params through it
   xp = project(cell, params, jnp.broadcast_to(u, batch_of(state) + u.shape))
   return _iterate_projected(cell, max_iterations, params, state, xp, jnp.minimum(iterations, max_iterations))
 
