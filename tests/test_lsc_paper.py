@@ -33,7 +33,7 @@ def test_alif_study(tmp_path):
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1] == ("lsc_paper.py: error: --variants: unknown ALIF variant 'gauss'; "
-                                                  "valid choices: bellec, authors, authors_d1, fast_sigmoid")
+                                                  "valid choices: bellec, authors, authors_d1, fast_sigmoid, authors_code")
 
 
 def test_learning_study_writes_runs_and_gradient_grids(tmp_path):

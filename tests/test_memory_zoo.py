@@ -1,0 +1,37 @@
+"""Smoke versions of experiments/memory_zoo.py's reports (the real ones are in docs/memory.md)."""
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "memory_zoo.py"
+
+
+def report(args, cwd, code=0):
+  proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == code, proc.stderr
+  return proc
+
+
+def test_table_and_capacity_reports(tmp_path):
+  out = report(["--study=table", "--cells=ncgru", "--inits=default", "--benchmarks=dyck1", "--seeds=2", "--hidden=4",
+                "--steps=2", f"--out={tmp_path}"], tmp_path).stdout
+  row = {l for l in out.splitlines() if l.startswith("| ncgru")}  # printed as it comes, then in the table
+  assert len(row) == 1 and row.pop().split("|")[4].strip().endswith("/2)")  # score (seeds solved out of 2)
+  assert "dyck1:generalise=10, T = 20: accuracy (seeds >= 0.9)" in out
+  out = report(["--study=capacity", "--cells=esn", "--sizes=4", "--delays=1", "--seeds=2", "--steps=2",
+                f"--out={tmp_path}"], tmp_path).stdout
+  row = [l for l in out.splitlines() if l.startswith("| esn")][0].split("|")
+  mc = float(row[3].split("+-")[0])
+  assert 0 < mc <= 4.0 and (tmp_path / "capacity.png").stat().st_size > 0
+  out = report(["--study=mc", "--cells=tanh", "--inits=default", "--seeds=1", "--hidden=4", f"--out={tmp_path}"],
+               tmp_path).stdout
+  assert 0 < float([l for l in out.splitlines() if l.startswith("| tanh")][0].split("|")[3].split("+-")[0]) <= 4.0
+
+
+def test_bad_flags_are_one_line(tmp_path):
+  proc = report(["--study=table", "--cells=gru,foo"], tmp_path, code=2)
+  assert proc.stderr.strip().splitlines()[-1].startswith("memory_zoo.py: error: --cells: unknown cell 'foo'; valid "
+                                                         "choices: alif")
+  proc = report(["--study=capacity", "--delays=4,2"], tmp_path, code=2)
+  assert proc.stderr.strip().splitlines()[-1] == ("memory_zoo.py: error: --delays: expected increasing positive "
+                                                  "integers, got '4,2'")
