@@ -12,20 +12,19 @@ gradient grid after pre-training (a heatmap PNG next to its run). Results and co
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from rnnstab import experiment, results
 from rnnstab.analysis import gradient_grid
 from rnnstab.cells import ALIF, CELLS
 from rnnstab.cells.spiking import LSC_AUTHORS
 from rnnstab.config import Config
-from rnnstab.devices import compile_over_devices, seed_devices, use_every_core
+from rnnstab.devices import compile_over_devices, seed_devices
 from rnnstab.feedforward import mlp_init, mlp_radii
 from rnnstab.objectives.lsc import RULES
 from rnnstab.train import make_train
@@ -195,17 +194,18 @@ def learning() -> None:
   print("\n".join(rows))
 
 
-def main(argv):
-  del argv
-  logging.set_verbosity(logging.WARNING)
-  use_every_core()
-  try:
+def _check_rule_then(study):
+  def run():
     if FLAGS.rule not in RULES:
       raise ValueError(f"--rule: unknown rule {FLAGS.rule!r}; valid choices: {', '.join(RULES)}")
-    {"mlp": mlp, "radii": radii, "alif": alif, "learning": learning}[FLAGS.study]()
-  except ValueError as e:
-    print(f"lsc_paper.py: error: {e}", file=sys.stderr)
-    sys.exit(2)
+    study()
+  return run
+
+
+def main(argv):
+  del argv
+  experiment.study_main("lsc_paper.py", _check_rule_then(
+      {"mlp": mlp, "radii": radii, "alif": alif, "learning": learning}[FLAGS.study]))
 
 
 if __name__ == "__main__":

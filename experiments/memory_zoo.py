@@ -14,18 +14,16 @@ plots both against the hidden size (capacity.png under --out).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from rnnstab import experiment, results
 from rnnstab.analysis import memory_capacity
 from rnnstab.cells import CELLS
 from rnnstab.config import Config
-from rnnstab.devices import use_every_core
 from rnnstab.inits import INITS
 from rnnstab.train import make_train
 
@@ -217,13 +215,7 @@ def _plot(curves: dict, path: Path) -> None:
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  use_every_core()
-  try:
-    {"table": table, "capacity": capacity, "mc": mc}[FLAGS.study]()
-  except ValueError as e:
-    print(f"memory_zoo.py: error: {e}", file=sys.stderr)
-    sys.exit(2)
+  experiment.study_main("memory_zoo.py", {"table": table, "capacity": capacity, "mc": mc}[FLAGS.study])
 
 
 if __name__ == "__main__":

@@ -22,13 +22,11 @@ Full-size results are not in yet (README, "Manifold-attractor regularisation", s
 """
 from __future__ import annotations
 
-import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from rnnstab import experiment, results
 from rnnstab.config import Config
-from rnnstab.devices import use_every_core
 
 MODELS = {
     "rplrnn": lambda: dict(cell="plrnn", init="awh", reg=f"mar:tau={FLAGS.tau}"),
@@ -99,13 +97,7 @@ def _pm(stat: dict) -> str:
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  use_every_core()
-  try:
-    sweep()
-  except ValueError as e:
-    print(f"rplrnn_paper.py: error: {e}", file=sys.stderr)
-    sys.exit(2)
+  experiment.study_main("rplrnn_paper.py", sweep)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,14 @@ final test MSE and the steps each seed needed to reach MSE < 0.1. Results and co
 """
 from __future__ import annotations
 
-import sys
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from rnnstab import experiment, results
 from rnnstab.cells import CELLS
 from rnnstab.config import Config
-from rnnstab.devices import use_every_core
 from rnnstab.train import analysis_key, make_train
 
 flags.DEFINE_enum("study", "equilibria", ["equilibria", "warmup_vaa", "learning"], "which claim to check")
@@ -110,13 +108,8 @@ def learning() -> None:
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # keep JAX's backend-probing INFO lines out of the tables
-  use_every_core()  # before any JAX computation: on CPU, each core runs its share of the seeds
-  try:
-    {"equilibria": equilibria, "warmup_vaa": warmup_vaa, "learning": learning}[FLAGS.study]()
-  except ValueError as e:
-    print(f"warmup_paper.py: error: {e}", file=sys.stderr)
-    sys.exit(2)
+  experiment.study_main("warmup_paper.py",
+                        {"equilibria": equilibria, "warmup_vaa": warmup_vaa, "learning": learning}[FLAGS.study])
 
 
 if __name__ == "__main__":

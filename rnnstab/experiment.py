@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,7 +20,7 @@ import numpy as np
 from rnnstab import hosts, results
 from rnnstab.checkpoints import Checkpointer
 from rnnstab.config import Config
-from rnnstab.devices import compile_over_devices, seed_devices, seed_sharding, usable_cores
+from rnnstab.devices import compile_over_devices, seed_devices, seed_sharding, usable_cores, use_every_core
 from rnnstab.tensorboard import TensorBoardWriter
 from rnnstab.inits import INITS
 from rnnstab.train import REASONS, make_train
@@ -330,3 +331,17 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
   if interrupted:
     raise KeyboardInterrupt
   return summary
+
+
+def study_main(script: str, study: Callable[[], None]) -> None:
+  """The body of a study script's ``main``: JAX's INFO lines kept out of the printed tables, every CPU core
+  used (before any JAX computation), and bad input (a ValueError) reported as the one line
+  ``script: error: ...`` with exit code 2."""
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)
+  use_every_core()
+  try:
+    study()
+  except ValueError as e:
+    print(f"{script}: error: {e}", file=sys.stderr)
+    sys.exit(2)

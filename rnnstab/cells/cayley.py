@@ -9,7 +9,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from rnnstab.cells.base import Cell, dot, f32, uniform_fan
+from rnnstab.cells.base import Cell, dot, f32
 
 # Newton-Schulz stops when every entry of I - M X is below this, or after MAX_ITERATIONS (enough for
 # ||M||_1 ||M||_inf up to ~10^5: each iteration squares the residual).
