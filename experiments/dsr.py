@@ -40,6 +40,7 @@ flags.DEFINE_integer("window", DSRConfig.window, "steps per training window")
 flags.DEFINE_integer("batch", DSRConfig.batch, "windows per step")
 flags.DEFINE_integer("steps", DSRConfig.steps, "optimiser steps")
 flags.DEFINE_float("lr", DSRConfig.lr, "Adam learning rate")
+flags.DEFINE_float("lr_decay", DSRConfig.lr_decay, "final learning rate / --lr (exponential decay; 1: constant)")
 flags.DEFINE_float("clip", DSRConfig.clip, "global gradient-norm clip (0: none)")
 flags.DEFINE_float("mar_tau", DSRConfig.mar_tau, "manifold-attractor regularisation (0: off; >0 also AWh init)")
 flags.DEFINE_integer("seeds", 4, "seeds trained in parallel")
@@ -61,7 +62,8 @@ def _config() -> DSRConfig:
     except ValueError:
       raise ValueError(f"--alpha: must be a number in [0, 1] or 'adaptive', got {alpha!r}") from None
   return DSRConfig(hidden=FLAGS.hidden, method=FLAGS.method, interval=FLAGS.interval, alpha=alpha,
-                   window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr, clip=FLAGS.clip,
+                   window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr, lr_decay=FLAGS.lr_decay,
+                   clip=FLAGS.clip,
                    mar_tau=FLAGS.mar_tau)
 
 

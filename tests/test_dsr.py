@@ -102,8 +102,11 @@ def test_adaptive_alpha_cancels_the_jacobian_growth(small_model):
 def test_training_lowers_the_forced_loss_on_lorenz(trajectories, method):
   x = trajectories[0]
   x = (x - x.mean(0)) / x.std(0)
+  # STF with the learning rate decaying tenfold over the run, GTF at a constant one.
   cfg = DSRConfig(hidden=8, method=method, window=30, batch=4, steps=100, lr=1e-2, interval=10, alpha=0.2,
-                  mar_tau=1.0)
+                  mar_tau=1.0, lr_decay=0.1 if method == "stf" else 1.0)
+  with pytest.raises(ValueError, match="--lr_decay: must be in"):
+    DSRConfig(lr_decay=0.0)
   key = jax.random.key(7)
   params, losses = jax.jit(lambda k: train(cfg, x, k))(key)
   cell = make_cell(cfg)

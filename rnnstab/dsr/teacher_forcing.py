@@ -124,7 +124,9 @@ class DSRConfig:
     window: T, steps per training window.
     batch: windows per step.
     steps: optimiser steps.
-    lr: Adam learning rate.
+    lr: Adam learning rate at the first step.
+    lr_decay: the learning rate decays exponentially to lr * lr_decay at the last step (1: constant; the
+      teacher-forcing papers decay 1e-3 to 1e-5, i.e. 0.01).
     clip: global gradient-norm clip (0: none).
     mar_tau: manifold-attractor regularisation strength (0: off) on ``mar_fraction`` of the units.
     mar_fraction: share of regularised units.
@@ -138,6 +140,7 @@ class DSRConfig:
   batch: int = 16
   steps: int = 2000
   lr: float = 1e-3
+  lr_decay: float = 1.0
   clip: float = 10.0
   mar_tau: float = 0.0
   mar_fraction: float = 0.5
@@ -147,6 +150,8 @@ class DSRConfig:
       raise ValueError(f"--method: unknown teacher forcing {self.method!r}; valid choices: {', '.join(METHODS)}")
     if not (self.alpha == "adaptive" or (isinstance(self.alpha, (int, float)) and 0 <= self.alpha <= 1)):
       raise ValueError(f"--alpha: must be a number in [0, 1] or 'adaptive', got {self.alpha!r}")
+    if not 0 < self.lr_decay <= 1:
+      raise ValueError(f"--lr_decay: must be in (0, 1], got {self.lr_decay!r}")
     for name in ("hidden", "interval", "window", "batch", "steps"):
       v = getattr(self, name)
       if not isinstance(v, int) or v < 1:
@@ -179,7 +184,9 @@ def train(config: DSRConfig, data: jax.Array, key) -> tuple[dict, jax.Array]:
     parts.append(add_manifold_attractor_reg(config.mar_tau, fraction=config.mar_fraction))
   if config.clip > 0:
     parts.append(optax.clip_by_global_norm(config.clip))
-  opt = optax.chain(*parts, optax.adam(config.lr))
+  schedule = optax.exponential_decay(config.lr, transition_steps=max(config.steps - 1, 1),
+                                     decay_rate=config.lr_decay)
+  opt = optax.chain(*parts, optax.adam(schedule))
 
   def loss(params, windows, alpha):
     per = jax.vmap(lambda w: forced_loss(cell, params, w, method=config.method, interval=config.interval,
