@@ -14,6 +14,8 @@ plots both against the hidden size (capacity.png under --out).
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import jax
@@ -75,16 +77,39 @@ def _config(cell: str, init: str, task: str, seq_len: int, hidden: int) -> Confi
 
 
 def capacity_at_init(cell: str, init: str, hidden: int) -> np.ndarray:
-  """Jaeger's MC of each seed's cell as initialised (pre-trained on NARMA10 inputs for warmup / LSC)."""
-  trainer = make_train(_config(cell, init, "narma10", 100, hidden))
-  keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
-  params = jax.jit(jax.vmap(lambda k: trainer.init(k)[0].params["cell"]))(keys)
-  return np.array([memory_capacity(trainer.model.cell, jax.tree_util.tree_map(lambda a: a[i], params),
-                                   jax.random.key(100 + i)) for i in range(FLAGS.seeds)])
+  """Jaeger's MC of each seed's cell as initialised (pre-trained on NARMA10 inputs for warmup / LSC).
+  Kept in --out/capacity_at_init.json, so a report run again (after a stop) does not measure it twice."""
+  cache_path = Path(FLAGS.out) / "capacity_at_init.json"
+  cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+  key = f"{cell}|{init}|{hidden}|{FLAGS.seeds}"
+  if key not in cache:
+    trainer = make_train(_config(cell, init, "narma10", 100, hidden))
+    keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
+    params = jax.jit(jax.vmap(lambda k: trainer.init(k)[0].params["cell"]))(keys)
+    cache[key] = [memory_capacity(trainer.model.cell, jax.tree_util.tree_map(lambda a: a[i], params),
+                                  jax.random.key(100 + i)) for i in range(FLAGS.seeds)]
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    results.write_json(cache_path, cache)
+  return np.array(cache[key])
+
+
+def _finished(config: Config) -> dict | None:
+  """The summary of a finished run of exactly ``config`` under --out, if there is one (a report run again
+  after a stop reuses the runs it had finished)."""
+  for path in sorted(Path(FLAGS.out).glob("*/summary.json")):
+    try:
+      saved = json.loads((path.parent / "config.json").read_text())
+      summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+      continue
+    if not summary.get("interrupted") and all(saved.get(f.name) == getattr(config, f.name)
+                                              for f in dataclasses.fields(Config)):
+      return summary
+  return None
 
 
 def _train(config: Config) -> tuple[dict, list[float | None]]:
-  summary = experiment.run(config, out=FLAGS.out, log=lambda s: None)
+  summary = _finished(config) or experiment.run(config, out=FLAGS.out, log=lambda s: None)
   return summary, [s["final"][summary["metric"]] for s in summary["seeds"]]
 
 

@@ -13,10 +13,16 @@ def report(args, cwd, code=0):
 
 
 def test_table_and_capacity_reports(tmp_path):
-  out = report(["--study=table", "--cells=ncgru", "--inits=default", "--benchmarks=dyck1", "--seeds=2", "--hidden=4",
-                "--steps=2", f"--out={tmp_path}"], tmp_path).stdout
+  args = ["--study=table", "--cells=ncgru", "--inits=default", "--benchmarks=dyck1", "--seeds=2", "--hidden=4",
+          "--steps=2", f"--out={tmp_path}"]
+  out = report(args, tmp_path).stdout
   row = {l for l in out.splitlines() if l.startswith("| ncgru")}  # printed as it comes, then in the table
-  assert len(row) == 1 and row.pop().split("|")[4].strip().endswith("/2)")  # score (seeds solved out of 2)
+  assert len(row) == 1 and next(iter(row)).split("|")[4].strip().endswith("/2)")  # score (seeds solved out of 2)
+  # Run again (as after a stop): the finished run and the measured MC are reused, not redone.
+  runs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+  again = report(args, tmp_path).stdout
+  assert {l for l in again.splitlines() if l.startswith("| ncgru")} == row
+  assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == runs
   assert "dyck1:generalise=10, T = 20: accuracy (seeds >= 0.9)" in out
   out = report(["--study=capacity", "--cells=esn", "--sizes=4", "--delays=1", "--seeds=2", "--steps=2",
                 f"--out={tmp_path}"], tmp_path).stdout
