@@ -43,7 +43,7 @@ flags.DEFINE_string("rule", "one", "target rule of the radii study (one, half, u
 flags.DEFINE_integer("lsc_steps", 500, "step budget of LSC pre-training")
 flags.DEFINE_float("lsc_lr", 1e-2, "AdaBelief learning rate of LSC pre-training (3e-3 for the spiking cells)")
 flags.DEFINE_string("variants", "bellec,authors,authors_d1,fast_sigmoid,authors_code", "ALIF settings of the alif study")
-flags.DEFINE_enum("method", "exact", ["exact", "power"], "how LSC radii are computed (run.py's --lsc_method)")
+flags.DEFINE_enum("method", "exact", ["auto", "exact", "power"], "how LSC radii are computed (run.py's --lsc_method)")
 flags.DEFINE_string("configs", "gru+none,gru+one,gru+half,gru+unbalanced,lstm+none,lstm+one,lstm+half,"
                     "lstm+unbalanced,alif+none,alif+one,alif+half,alif+unbalanced",
                     "learning study configurations: cell+rule")

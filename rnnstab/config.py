@@ -58,8 +58,9 @@ class Config:
       its target for 20 steps).
     lsc_lr: AdaBelief learning rate of the LSC pre-training.
     lsc_method: how the LSC radii are computed: "exact" (each Jacobian formed, its radius by Gelfand's
-      formula) or "power" (power iteration on Jacobian-vector products: about 2x faster at 64 units per
-      layer, and the choice for wide layers, where forming Jacobians costs one JVP per state unit).
+      formula), "power" (power iteration on Jacobian-vector products: about 2x faster at 64 units per
+      layer, and the choice for wide layers, where forming Jacobians costs one JVP per state unit) or
+      "auto" (the default: exact up to 256 state entries per sample, power above).
     analysis_every: measure reachable multistability (VAA, stable equilibria) at the first evaluation at or
       after every multiple of this many steps, at the start (before and after a pre-training phase) and at
       the end; 0 turns it off.
@@ -100,7 +101,7 @@ class Config:
   lsc_kinds: str = "time,depth,decoder"
   lsc_steps: int = 500
   lsc_lr: float = 1e-2
-  lsc_method: str = "exact"
+  lsc_method: str = "auto"
   analysis_every: int = 1000
   checkpoint_every: int = 1000
   analysis_steps: int = 10_000

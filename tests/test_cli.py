@@ -111,7 +111,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (dict(lr=-1.0), "--lr: must be a positive finite number, got -1.0"),
     (dict(cell="gru", init="chrono"), "--init=chrono applies to LSTM cells only (got GRU); use --cell=lstm"),
     (dict(seed_parallel="3"), "--seed_parallel: group size 3 must divide --seeds=2"),
-    (dict(lsc_method="eig"), "--lsc_method: unknown method 'eig'; valid choices: exact, power"),
+    (dict(lsc_method="eig"), "--lsc_method: unknown method 'eig'; valid choices: auto, exact, power"),
     (dict(reg="l1"), "--reg: unknown regulariser 'l1'; valid choices: none, mar, orth"),
     (dict(reg="mar:nope=1"), "--reg: mar has no option 'nope=1'; write mar:key=value with key one of tau, tau_A, "
                              "tau_W, tau_h, fraction"),

@@ -74,8 +74,23 @@ def test_radii_of_a_tanh_stack_match_numpy():
     assert sorted(got) == sorted(want)
     for kind, rows in want.items():
       np.testing.assert_allclose(got[kind], np.stack(rows), rtol=rtol, err_msg=f"{method} {kind}")
-  sing = lsc_radii(cell, params, jnp.asarray(x), jax.random.key(4), norm="singular")
+  sing = lsc_radii(cell, params, jnp.asarray(x), jax.random.key(4), norm="singular", method="exact")
   np.testing.assert_allclose(sing["time"][0], np.linalg.norm(d0[:, :, None] * p0["W"].T, 2, axis=(1, 2)), rtol=1e-3)
+  # "auto" forms the Jacobians of small states (exactly what "exact" returns) and power-iterates large ones.
+  from rnnstab.analysis import jacobians
+  args = (cell, params, jnp.asarray(x), jax.random.key(4))
+  auto = lsc_radii(*args, readout=lambda y: y @ R, method="auto", iterations=300)
+  exact = lsc_radii(*args, readout=lambda y: y @ R, method="exact")
+  jax.tree_util.tree_map(np.testing.assert_array_equal, auto, exact)
+  small_limit = jacobians.AUTO_EXACT_MAX
+  try:
+    jacobians.AUTO_EXACT_MAX = H - 1
+    power = lsc_radii(*args, readout=lambda y: y @ R, method="power", iterations=300)
+    auto = lsc_radii(*args, readout=lambda y: y @ R, method="auto", iterations=300)
+  finally:
+    jacobians.AUTO_EXACT_MAX = small_limit
+  jax.tree_util.tree_map(np.testing.assert_array_equal, {k: v for k, v in auto.items() if k != "encoder"},
+                         {k: v for k, v in power.items() if k != "encoder"})
 
 
 def test_lstm_decoder_jacobian_reads_the_output_only():

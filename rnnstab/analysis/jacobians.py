@@ -16,7 +16,9 @@ trained on any number of devices:
 - ``method="exact"`` forms each Jacobian (``jax.jacfwd``, D JVPs per sample) and takes its radius by
   Gelfand's formula (``gelfand_radius``, within 0.3% of an eigenvalue solver);
 - ``method="power"`` never forms the Jacobian: power iteration on Jacobian-vector products (and
-  vector-Jacobian products for singular values), for wide layers where D JVPs per sample cost too much.
+  vector-Jacobian products for singular values), for wide layers where D JVPs per sample cost too much;
+- ``method="auto"`` (the default) takes "exact" for each Jacobian whose input has at most
+  ``AUTO_EXACT_MAX`` entries and "power" above (e.g. STPN's per-sample synaptic state).
 
 References:
   Herranz-Celotti & Rouat, "Stabilizing RNN gradients through pre-training", arXiv 2308.12075 (the LSC,
@@ -35,7 +37,10 @@ from rnnstab.analysis.radius import NORMS, POWER_ITERATIONS, SQUARINGS, matrix_r
 from rnnstab.cells.combinators import Stack
 
 KINDS = ("time", "depth", "encoder", "decoder")
-METHODS = ("exact", "power")
+METHODS = ("auto", "exact", "power")
+# Above this many state entries per sample, "auto" estimates a radius by power iteration: forming the
+# Jacobian costs that many JVPs per sample and step.
+AUTO_EXACT_MAX = 256
 
 
 def check_options(norm: str, method: str) -> None:
@@ -95,7 +100,7 @@ def sample_states(cell, params, inputs: jax.Array, key):
   return state, x
 
 
-def lsc_radii(cell, params, inputs: jax.Array, key, *, norm: str = "spectral", method: str = "exact",
+def lsc_radii(cell, params, inputs: jax.Array, key, *, norm: str = "spectral", method: str = "auto",
               readout: Callable | None = None, squarings: int = SQUARINGS,
               iterations: int = POWER_ITERATIONS) -> dict:
   """Per-sample radii of every single-step Jacobian of ``cell`` on states reached on ``inputs``.
@@ -106,7 +111,8 @@ def lsc_radii(cell, params, inputs: jax.Array, key, *, norm: str = "spectral", m
     inputs: (T, n, D) task inputs, time-major; each sample is measured at one random time.
     key: PRNG key (sample times, square sub-matrices, power-iteration starts).
     norm: "spectral" (spectral radius, the paper's default) or "singular" (largest singular value).
-    method: "exact" (form the Jacobians) or "power" (JVP power iteration, for wide layers).
+    method: "exact" (form the Jacobians), "power" (JVP power iteration, for wide layers) or "auto" (exact
+      up to ``AUTO_EXACT_MAX`` state entries per sample, power above).
     readout: optional y -> prediction map of the model on top, for the decoder Jacobian.
     squarings, iterations: accuracy of the exact and power estimators.
 
@@ -125,7 +131,7 @@ def lsc_radii(cell, params, inputs: jax.Array, key, *, norm: str = "spectral", m
     out = {}
     for i, (kind, _, f, point) in enumerate(_one_sample_maps(cell, params, s, x, readout)):
       ks, kp = jax.random.split(jax.random.fold_in(k, i))
-      if method == "exact":
+      if method == "exact" or (method == "auto" and point.size <= AUTO_EXACT_MAX):
         r = matrix_radius(square_up(jax.jacfwd(f)(point), ks), norm, squarings)
       else:
         r = power_radius(_square_map(f, point, ks), _square_point(f, point, ks), kp, norm=norm,

@@ -72,7 +72,7 @@ def lsc_targets(rule: str = "one", *, layers: int, seq_len: int, kinds=KINDS) ->
   return {k: every[k] for k in kinds}
 
 
-def lsc_loss(cell, *, targets: dict, norm: str = "spectral", method: str = "exact",
+def lsc_loss(cell, *, targets: dict, norm: str = "spectral", method: str = "auto",
              readout: Callable | None = None):
   """The LSC pre-training loss as a pure function ``loss(params, inputs, key) -> (scalar, aux)``.
 
@@ -81,7 +81,7 @@ def lsc_loss(cell, *, targets: dict, norm: str = "spectral", method: str = "exac
     targets: {kind: target radius} for the kinds to train (``lsc_targets``); kinds absent from the network
       (depth in one layer, decoder without a readout) are skipped.
     norm: "spectral" or "singular" (``rnnstab.analysis.jacobians``).
-    method: "exact" or "power".
+    method: "auto" (exact for small states, power for large ones), "exact" or "power".
     readout: optional function of (params, y) -> prediction, giving the decoder Jacobian; its params are
       ``params["readout"]`` and the cell's ``params["cell"]`` when it is given.
 
@@ -107,7 +107,7 @@ def lsc_loss(cell, *, targets: dict, norm: str = "spectral", method: str = "exac
 
 
 def lsc_pretrain(cell, params, sample_inputs: Callable, key, *, targets: dict, readout: Callable | None = None,
-                 norm: str = "spectral", method: str = "exact", lr: float = LR, max_steps: int = MAX_STEPS,
+                 norm: str = "spectral", method: str = "auto", lr: float = LR, max_steps: int = MAX_STEPS,
                  tolerance: float = TOLERANCE, patience: int = PATIENCE):
   """Pre-trains ``params`` until every mean radius is within ``tolerance`` of its target for ``patience``
   consecutive steps, or ``max_steps`` (the authors' rule), with AdaBelief on the LSC loss.
