@@ -107,9 +107,10 @@ def radii() -> None:
     print(_radii_row(name, _radii_config(name)), flush=True)
 
 
-# ALIF settings tried for LSC pre-training. The LSC authors' code (LuCeHe/stable_drnn) differs from
-# Bellec et al.: threshold 0.1, the surrogate's window 1 wide in membrane units (not b0), tau_a = 700 and
-# a normalised adaptation a' = rho a + (1 - rho) z, which is ours with beta scaled by (1 - rho).
+# ALIF settings tried for LSC pre-training. "authors" is a first, partial reading of the LSC authors' code
+# (LuCeHe/stable_drnn): threshold 0.1, the surrogate's window 1 wide in membrane units (not b0), tau_a = 700
+# and a normalised adaptation a' = rho a + (1 - rho) z (ours with beta scaled by (1 - rho)). The full
+# reading is "authors_code" (ALIFLSC), the one that meets the targets (docs/lsc.md).
 _AUTHORS = dict(b0=0.1, surrogate_width=1.0, tau_a=700.0, beta=1.8 * (1.0 - math.exp(-1.0 / 700.0)))
 ALIF_VARIANTS = {
     "bellec": ("bellec (b0 = 0.01, window b0, dampening 0.3)", {}),

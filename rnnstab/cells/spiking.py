@@ -61,7 +61,7 @@ class ALIF(Cell):
   Settings: tau_m = 20, tau_a = 200 steps, b0 = 0.01, beta = 1.8 (Bellec et al. 2018's sequential MNIST).
   The surrogate's width w (``surrogate_width``) is the distance from threshold, in membrane units, over
   which a spike passes gradient: b0 in Bellec et al. (the default, None), so the pseudo-derivative peaks
-  at 0.3 / b0 = 30 inside a window 0.02 wide; 1 in the LSC authors' code. ``surrogate`` picks its shape
+  at 0.3 / b0 = 30 inside a window 0.02 wide (``ALIFLSC``: 0.5). ``surrogate`` picks its shape
   ("triangle", Bellec et al.; "fast_sigmoid", Zenke & Ganguli 2018) and ``dampening`` its peak. No
   Bellec setting tried lets LSC pre-training reach the depth target; ``ALIFLSC`` (the LSC authors' form,
   ``--cell=alif_lsc``) does, with a smaller pre-training learning rate (docs/lsc.md).
