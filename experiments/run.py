@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags, logging
 
-from rnnstab.config import Config, parse_field
+from rnnstab.config import Config, config_from_flags, define_flags
 from rnnstab import experiment, hosts
 from rnnstab.devices import use_every_core
 from rnnstab.cells import CELLS
@@ -23,27 +23,7 @@ from rnnstab.tasks import TASKS
 _CHOICES = {"cell": CELLS, "init": INITS, "task": TASKS, "optimizer": OPTIMIZERS}
 
 
-def _field_help() -> dict:
-  """Each Config field's help text, from the "Attributes:" section of its docstring (one source of truth)."""
-  text, out, name = Config.__doc__.split("Attributes:", 1)[1], {}, None
-  for line in text.splitlines():
-    head = line.strip().split(":", 1)
-    if line.startswith("    ") and not line.startswith("      ") and len(head) == 2:
-      name, out[head[0]] = head[0], head[1].strip()
-    elif name and line.strip():
-      out[name] += " " + line.strip()
-  return out
-
-
-_HELP = _field_help()
-for _f in dataclasses.fields(Config):
-  _help = _HELP.get(_f.name, _f.name)
-  if _f.name in _CHOICES:
-    _help += f" Choices: {_CHOICES[_f.name].help()}"
-  if isinstance(_f.default, bool):
-    flags.DEFINE_bool(_f.name, _f.default, _help)
-  else:  # parsed by the Config field's type below, so a bad value gets our one-line error
-    flags.DEFINE_string(_f.name, str(_f.default), _help)
+define_flags(Config, _CHOICES)
 flags.DEFINE_string("out", "runs", "parent directory of run directories")
 flags.DEFINE_string("name", None, "run directory name (default: task-T-cell-init-timestamp)")
 flags.DEFINE_string("resume", None, "continue the run in this run directory from its latest checkpoint, with its "
@@ -54,13 +34,6 @@ flags.DEFINE_string("coordinator_address", None, "with --distributed elsewhere: 
 flags.DEFINE_integer("num_processes", None, "with --distributed elsewhere: how many processes take part")
 flags.DEFINE_integer("process_id", None, "with --distributed elsewhere: this process's index, 0 .. num_processes-1")
 FLAGS = flags.FLAGS
-
-
-def config_from_flags() -> Config:
-  # Booleans are absl bool flags already; every other field is parsed by its type.
-  values = {f.name: getattr(FLAGS, f.name) if isinstance(f.default, bool) else parse_field(f.name, getattr(FLAGS, f.name))
-            for f in dataclasses.fields(Config)}
-  return Config(**values)
 
 
 def _error(message: str):
@@ -92,7 +65,7 @@ def main(argv):
   if FLAGS.resume is not None:
     return _resume(FLAGS.resume)
   try:
-    config = config_from_flags()
+    config = config_from_flags(Config, FLAGS)
     from rnnstab.train import make_train
     make_train(config)  # builds cell, task and optimiser: every invalid combination fails here, before any work
   except (ValueError, RunDirExists) as e:

@@ -155,17 +155,31 @@ class Config:
       raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
 
 
-def parse_field(name: str, text: str):
-  """A Config field's value from its command-line text, with a one-line error naming the flag.
+def field_help(cls=None) -> dict:
+  """Each field's help text, from the "Attributes:" section of the config dataclass's docstring (one source
+  of truth for the docs and ``--help``)."""
+  text, out, name = (cls or Config).__doc__.split("Attributes:", 1)[1], {}, None
+  for line in text.splitlines():
+    head = line.strip().split(":", 1)
+    if line.startswith("    ") and not line.startswith("      ") and len(head) == 2:
+      name, out[head[0]] = head[0], head[1].strip()
+    elif name and line.strip():
+      out[name] += " " + line.strip()
+  return out
+
+
+def parse_field(name: str, text: str, cls=None):
+  """A config field's value from its command-line text, with a one-line error naming the flag.
 
   Args:
-    name: a Config field name.
+    name: a field name of ``cls``.
     text: the flag's text.
+    cls: the config dataclass (default ``Config``; ``rnnstab.rl.RLConfig`` for RL runs).
 
   Returns:
     The value converted to the field's type (str, int, float or bool).
   """
-  fields = {f.name: f for f in dataclasses.fields(Config)}
+  fields = {f.name: f for f in dataclasses.fields(cls or Config)}
   if name not in fields:
     raise ValueError(f"--{name}: not a setting of a run; valid choices: {', '.join(fields)}")
   kind = type(fields[name].default)
@@ -179,3 +193,26 @@ def parse_field(name: str, text: str):
     return kind(text)
   except ValueError:
     raise ValueError(f"--{name}: expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+
+
+def define_flags(cls, choices: dict) -> None:
+  """One absl flag per field of the config dataclass ``cls``, with the field's docstring as help (plus the
+  registered choices for the fields in ``choices``, name -> Registry). Booleans are bool flags; every other
+  field is a string flag that ``config_from_flags`` parses by the field's type, so a bad value gets our
+  one-line error instead of absl's."""
+  from absl import flags
+  helps = field_help(cls)
+  for f in dataclasses.fields(cls):
+    text = helps.get(f.name, f.name)
+    if f.name in choices:
+      text += f" Choices: {choices[f.name].help()}"
+    if isinstance(f.default, bool):
+      flags.DEFINE_bool(f.name, f.default, text)
+    else:
+      flags.DEFINE_string(f.name, str(f.default), text)
+
+
+def config_from_flags(cls, values):
+  """The config ``cls`` from parsed absl flag ``values`` (``flags.FLAGS``) defined by ``define_flags``."""
+  return cls(**{f.name: getattr(values, f.name) if isinstance(f.default, bool)
+                else parse_field(f.name, getattr(values, f.name), cls) for f in dataclasses.fields(cls)})

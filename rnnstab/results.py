@@ -140,8 +140,9 @@ def mean_std(values, ok) -> dict:
 
 
 def plot_learning_curve(rows: list[dict], path: str | os.PathLike, metric: str, chance: float | None,
-                        title: str) -> None:
-  """Evaluation metric against training step: one thin line per seed, the mean in bold."""
+                        title: str, xlabel: str = "training step", chance_label: str = "chance") -> None:
+  """Evaluation metric against training step (or episode: ``xlabel``): one thin line per seed, the mean in
+  bold, and a dashed reference line at ``chance`` (labelled ``chance_label``)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -158,10 +159,10 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, metric: str, 
   with np.errstate(all="ignore"):
     ax.plot(steps, np.nanmean(grid, axis=0), color="tab:blue", lw=2.2, label=f"mean over {len(seeds)} seeds")
   if chance is not None:
-    ax.axhline(chance, color="gray", ls="--", lw=1, label="chance")
+    ax.axhline(chance, color="gray", ls="--", lw=1, label=chance_label)
   if metric.endswith("mse") and np.nanmin(grid) > 0:
     ax.set_yscale("log")
-  ax.set_xlabel("training step")
+  ax.set_xlabel(xlabel)
   ax.set_ylabel(metric)
   ax.set_title(title, fontsize=9)
   ax.legend(fontsize=8)
@@ -172,7 +173,7 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, metric: str, 
   os.replace(tmp, path)
 
 
-def plot_multistability(rows: list[dict], path: str | os.PathLike, title: str) -> None:
+def plot_multistability(rows: list[dict], path: str | os.PathLike, title: str, xlabel: str = "training step") -> None:
   """VAA and the number of stable equilibria against training step, one thin line per seed and the mean;
   the values before the pre-training phase (if any) are drawn as hollow markers left of step 0."""
   import matplotlib
@@ -199,7 +200,7 @@ def plot_multistability(rows: list[dict], path: str | os.PathLike, title: str) -
     pre = [r[metric] for r in before if r.get(metric) is not None]
     if pre:
       ax.scatter([shift] * len(pre), pre, facecolors="none", edgecolors="tab:gray", s=18, label="before pre-training")
-    ax.set_xlabel("training step")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(label)
     ax.legend(fontsize=8)
   fig.suptitle(title, fontsize=9)

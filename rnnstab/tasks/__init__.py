@@ -2,10 +2,9 @@
 builds a task from a ``name:key=value,...`` spec."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 
-from rnnstab.registry import Registry
+from rnnstab.registry import Registry, parse_spec
 from rnnstab.tasks.arithmetic import Adding, Multiplication
 from rnnstab.tasks.base import Batch, ClassificationTask, Task, masked_accuracy, masked_cross_entropy, masked_mse
 from rnnstab.tasks.copy_first import CopyFirstInput
@@ -36,39 +35,6 @@ TASKS.register("dyck1", Dyck1, "Dyck-1 counting: which brackets may come next, e
                "(Suzgun et al. 2019; sequence accuracy); options generalise=10 (eval length / --seq_len), p=0.5")
 
 
-def _task_class(factory):
-  """The dataclass behind a registered factory, and the fields its ``functools.partial`` fixes already."""
-  if isinstance(factory, functools.partial):
-    return factory.func, set(factory.keywords)
-  return factory, set()
-
-
-def _kind(field: dataclasses.Field) -> type:
-  # Under ``from __future__ import annotations`` a field's type is its annotation's text; a float field
-  # whose default is written as an int must still parse "0.5".
-  named = {"int": int, "float": float, "bool": bool, "str": str}
-  annotation = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
-  return named.get(annotation, type(field.default))
-
-
-def _convert(name: str, key: str, kind: type, text: str):
-  if kind is bool:
-    if text.lower() not in ("true", "false", "1", "0"):
-      raise ValueError(f"--task: option {key} of {name} must be true or false, got {text!r}")
-    return text.lower() in ("true", "1")
-  if kind is int:
-    try:
-      return int(text)
-    except ValueError:
-      raise ValueError(f"--task: option {key} of {name} must be an integer, got {text!r}") from None
-  if kind is float:
-    try:
-      return float(text)
-    except ValueError:
-      raise ValueError(f"--task: option {key} of {name} must be a number, got {text!r}") from None
-  return text
-
-
 def parse_task(spec: str) -> tuple[str, dict]:
   """``"recall:delay=10"`` -> ("recall", {"delay": 10}); ``"copy"`` -> ("copy", {}).
 
@@ -84,27 +50,7 @@ def parse_task(spec: str) -> tuple[str, dict]:
   Raises:
     ValueError: with one line naming --task and the valid choices or options.
   """
-  if not isinstance(spec, str):
-    raise ValueError(f"--task: expected a task name, got {spec!r}; valid choices: {', '.join(TASKS.names())}")
-  name, colon, rest = spec.partition(":")
-  if name not in TASKS:
-    raise ValueError(f"--task: unknown task {name!r}; valid choices: {', '.join(TASKS.names())}")
-  cls, fixed = _task_class(TASKS[name])
-  fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "seq_len" and f.name not in fixed}
-  valid = f"valid options: {', '.join(fields)}" if fields else f"{name} takes no options"
-  options = {}
-  for item in rest.split(",") if colon else ():
-    key, eq, value = item.partition("=")
-    if not key:
-      raise ValueError(f"--task: expected {name}:key=value,key=value, got {spec!r}; {valid}")
-    if key not in fields:
-      raise ValueError(f"--task: {name} has no option {key!r}; {valid}")
-    if not eq or not value:
-      raise ValueError(f"--task: option {key} of {name} needs a value: write {name}:{key}=value")
-    if key in options:
-      raise ValueError(f"--task: option {key} of {name} is given twice in {spec!r}")
-    options[key] = _convert(name, key, _kind(fields[key]), value)
-  return name, options
+  return parse_spec(spec, TASKS, "task", positional=("seq_len",))
 
 
 def make_task(spec: str, seq_len: int) -> Task:

@@ -1,0 +1,186 @@
+"""The configuration of a reinforcement-learning run: one frozen dataclass, validated once, errors naming the flag."""
+from __future__ import annotations
+
+import dataclasses
+
+from rnnstab.analysis.jacobians import METHODS as LSC_METHODS
+from rnnstab.cells import CELLS
+from rnnstab.config import SEED_PARALLEL
+from rnnstab.inits import INITS
+from rnnstab.objectives.lsc import lsc_targets
+from rnnstab.rl.envs import make_env
+
+AGENTS = ("drqn", "ppo")
+
+
+@dataclasses.dataclass(frozen=True)
+class RLConfig:
+  """Everything that defines an RL run. Field names are the flags of ``experiments/rl.py``.
+
+  Defaults are the warmup paper's T-maze DRQN (reinforcement.py of its code): two layers of 32, Adam 1e-3,
+  epsilon 0.2, 10 updates per episode, target network copied every 20 episodes, a replay buffer of 8192
+  transitions filled by the exploration policy first, greedy evaluation every 20 episodes.
+
+  Attributes:
+    env: environment (``rnnstab.rl.envs.ENVS``), with options as "name:key=value" (e.g.
+      "tmaze:stochasticity=0.1").
+    length: the environment's size: T-maze corridor length L (horizon 3L - 1), memory-chain length.
+    agent: "drqn" (recurrent Q-learning on replayed whole episodes) or "ppo" (recurrent PPO).
+    cell: recurrent cell name (``rnnstab.cells.CELLS``).
+    init: initialisation (``rnnstab.inits.INITS``); warmup and LSC pre-train on exploration-policy histories.
+    seeds: how many seeds train in parallel.
+    seed: base seed; seed i uses ``split(key(seed), seeds)[i]``.
+    hidden: units per layer (with ``double``, split in two halves).
+    layers: depth of the stack.
+    double: each layer is two parallel half-width cells (the warmup paper's double layer).
+    episodes: training episodes per seed.
+    eval_every: episodes between greedy evaluations (and log lines); 0: the agent's default, 20 for DRQN (the
+      paper's) and the first multiple of ``envs`` from 20 for PPO (which must evaluate between updates).
+    lr: Adam learning rate; 0: the agent's default, 1e-3 for DRQN (the paper's), 3e-3 for PPO (better than
+      1e-3 on the T-maze, docs/rl.md).
+    batch: DRQN: episodes per gradient step, drawn from the replay buffer.
+    buffer: DRQN: replay capacity in transitions (kept as buffer // horizon whole episodes).
+    updates: DRQN: gradient steps after each episode.
+    target_every: DRQN: episodes between copies of the online network into the target network.
+    epsilon: DRQN: probability of an exploration-policy action while training.
+    envs: PPO: episodes played in parallel per update.
+    epochs: PPO: passes over each update's episodes.
+    minibatches: PPO: minibatches per pass (a divisor of ``envs``).
+    clip_eps: PPO: clipping of the probability ratio (and of the value change).
+    ent_coef: PPO: entropy bonus weight.
+    vf_coef: PPO: value-loss weight.
+    gae_lambda: PPO: lambda of generalised advantage estimation.
+    max_grad_norm: PPO: global gradient-norm clip.
+    warmup_steps: Adam steps of ``--init=warmup`` (100 in the warmup paper).
+    warmup_lr: learning rate of the warmup phase (1e-2).
+    vaa_target: the VAA* each layer is warmed up to (0.95).
+    lsc_targets: target rule of ``--init=lsc`` ("one", "half", "unbalanced"; T is the horizon).
+    lsc_kinds: comma-separated Jacobian kinds ``--init=lsc`` trains.
+    lsc_steps: step budget of the LSC pre-training.
+    lsc_lr: AdaBelief learning rate of the LSC pre-training.
+    lsc_method: how the LSC radii are computed ("auto", "exact", "power").
+    analysis_every: measure reachable multistability (VAA, stable equilibria) on exploration histories at
+      the first evaluation at or after every multiple of this many episodes, at the start and the end;
+      0 turns it off.
+    analysis_steps: autonomous iteration budget of each measurement.
+    analysis_samples: starting states per measurement.
+    seed_parallel: how seeds share the machine: "auto", "vmap", "map" or an integer group size.
+  """
+
+  env: str = "tmaze"
+  length: int = 10
+  agent: str = "drqn"
+  cell: str = "gru"
+  init: str = "default"
+  seeds: int = 4
+  seed: int = 0
+  hidden: int = 32
+  layers: int = 2
+  double: bool = False
+  episodes: int = 2000
+  eval_every: int = 0
+  lr: float = 0.0
+  batch: int = 32
+  buffer: int = 8192
+  updates: int = 10
+  target_every: int = 20
+  epsilon: float = 0.2
+  envs: int = 16
+  epochs: int = 4
+  minibatches: int = 4
+  clip_eps: float = 0.2
+  ent_coef: float = 0.01
+  vf_coef: float = 0.5
+  gae_lambda: float = 0.95
+  max_grad_norm: float = 0.5
+  warmup_steps: int = 100
+  warmup_lr: float = 1e-2
+  vaa_target: float = 0.95
+  lsc_targets: str = "one"
+  lsc_kinds: str = "time,depth,decoder"
+  lsc_steps: int = 500
+  lsc_lr: float = 1e-2
+  lsc_method: str = "auto"
+  analysis_every: int = 0
+  analysis_steps: int = 10_000
+  analysis_samples: int = 32
+  seed_parallel: str = "auto"
+
+  def __post_init__(self):
+    for flag, registry in (("cell", CELLS), ("init", INITS)):
+      if getattr(self, flag) not in registry:
+        raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
+                         f"{', '.join(registry.names())}")
+    if self.agent not in AGENTS:
+      raise ValueError(f"--agent: unknown agent {self.agent!r}; valid choices: {', '.join(AGENTS)}")
+    for flag in ("length", "seeds", "hidden", "layers", "episodes", "batch", "buffer", "updates",
+                 "target_every", "envs", "epochs", "minibatches", "warmup_steps", "lsc_steps", "analysis_steps",
+                 "analysis_samples"):
+      value = getattr(self, flag)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
+    make_env(self.env, self.length)  # the name, its options and --length
+    if not isinstance(self.seed, int) or self.seed < 0:
+      raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
+    for flag, zero in (("analysis_every", "off"), ("eval_every", "the agent's default")):
+      value = getattr(self, flag)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"--{flag}: must be a non-negative integer (0: {zero}), got {value!r}")
+    if not (self.lr >= 0 and self.lr < float("inf")):
+      raise ValueError(f"--lr: must be a positive finite number (0: the agent's default), got {self.lr!r}")
+    for flag in ("warmup_lr", "lsc_lr", "max_grad_norm"):
+      value = getattr(self, flag)
+      if not (value > 0 and value < float("inf")):
+        raise ValueError(f"--{flag}: must be a positive finite number, got {value!r}")
+    for flag in ("epsilon", "gae_lambda"):
+      if not 0 <= getattr(self, flag) <= 1:
+        raise ValueError(f"--{flag}: must be in [0, 1], got {getattr(self, flag)!r}")
+    for flag in ("clip_eps", "ent_coef", "vf_coef"):
+      if not getattr(self, flag) >= 0:
+        raise ValueError(f"--{flag}: must be >= 0, got {getattr(self, flag)!r}")
+    if not 0 < self.vaa_target <= 1:
+      raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {self.vaa_target!r}")
+    if self.lsc_method not in LSC_METHODS:
+      raise ValueError(f"--lsc_method: unknown method {self.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
+    lsc_targets(self.lsc_targets, layers=self.layers, seq_len=self.seq_len, kinds=tuple(self.lsc_kinds.split(",")))
+    if self.double and self.hidden % 2:
+      raise ValueError(f"--hidden: must be even with --double (two halves), got {self.hidden}")
+    if self.agent == "ppo":
+      for flag in ("eval_every", "episodes"):
+        if getattr(self, flag) % self.envs:
+          raise ValueError(f"--{flag}: with --agent=ppo it must be a multiple of --envs={self.envs} (episodes "
+                           f"per update), got {getattr(self, flag)}")
+      if self.envs % self.minibatches:
+        raise ValueError(f"--minibatches: must divide --envs={self.envs}, got {self.minibatches}")
+    if not (self.seed_parallel in SEED_PARALLEL or (self.seed_parallel.isdigit() and int(self.seed_parallel) > 0)):
+      raise ValueError(f"--seed_parallel: must be one of {', '.join(SEED_PARALLEL)} or a positive integer "
+                       f"group size, got {self.seed_parallel!r}")
+    if self.seed_parallel.isdigit() and self.seeds % int(self.seed_parallel):
+      raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
+
+  @property
+  def learning_rate(self) -> float:
+    """``lr``, or the agent's default when it is 0."""
+    return self.lr or {"drqn": 1e-3, "ppo": 3e-3}[self.agent]
+
+  @property
+  def period(self) -> int:
+    """Episodes between evaluations: ``eval_every``, or the agent's default when it is 0."""
+    if self.eval_every:
+      return self.eval_every
+    return 20 if self.agent == "drqn" else -(-20 // self.envs) * self.envs
+
+  def chunk_episodes(self) -> list[int]:
+    """Episodes of each training chunk (one evaluation after each): ``period`` each, the last one shorter
+    when ``episodes`` is not a multiple of it."""
+    return [min(self.period, self.episodes - s) for s in range(0, self.episodes, self.period)]
+
+  @property
+  def reg(self) -> str:
+    """No gradient regulariser in RL runs (``--init=awh`` reads this for its unit fraction)."""
+    return "none"
+
+  @property
+  def seq_len(self) -> int:
+    """The episode horizon: the sequence length the inits see (chrono's T_max, LSC's unbalanced rule)."""
+    return make_env(self.env, self.length).horizon
