@@ -14,7 +14,6 @@ plots both against the hidden size (capacity.png under --out).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -95,23 +94,8 @@ def capacity_at_init(cell: str, init: str, hidden: int) -> np.ndarray:
   return np.array(cache[key])
 
 
-def _finished(config: Config) -> dict | None:
-  """The summary of a finished run of exactly ``config`` under --out, if there is one (a report run again
-  after a stop reuses the runs it had finished)."""
-  for path in sorted(Path(FLAGS.out).glob("*/summary.json")):
-    try:
-      saved = json.loads((path.parent / "config.json").read_text())
-      summary = json.loads(path.read_text())
-    except (OSError, ValueError):
-      continue
-    if not summary.get("interrupted") and all(saved.get(f.name) == getattr(config, f.name)
-                                              for f in dataclasses.fields(Config)):
-      return summary
-  return None
-
-
 def _train(config: Config) -> tuple[dict, list[float | None]]:
-  summary = _finished(config) or experiment.run(config, out=FLAGS.out, log=lambda s: None)
+  summary = results.finished_summary(FLAGS.out, config) or experiment.run(config, out=FLAGS.out, log=lambda s: None)
   return summary, [s["final"][summary["metric"]] for s in summary["seeds"]]
 
 

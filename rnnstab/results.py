@@ -86,6 +86,23 @@ class MetricsWriter:
     self._f.close()
 
 
+def finished_summary(out: str | os.PathLike, config) -> dict | None:
+  """The summary of a finished, uninterrupted run of exactly ``config`` (a config dataclass: every field must
+  match its config.json) among the run directories under ``out``, if there is one: the study scripts reuse
+  the runs a stopped report had finished."""
+  import dataclasses
+  for path in sorted(Path(out).glob("*/summary.json")):
+    try:
+      saved = json.loads((path.parent / "config.json").read_text())
+      summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+      continue
+    if not summary.get("interrupted") and all(saved.get(f.name) == getattr(config, f.name)
+                                              for f in dataclasses.fields(config)):
+      return summary
+  return None
+
+
 def truncate_metrics(path: str | os.PathLike, up_to_step: int) -> None:
   """Keeps the rows of metrics.jsonl at steps <= ``up_to_step`` (a resumed run recomputes the others),
   rewriting the file atomically; -1 drops every row. A missing file stays missing."""

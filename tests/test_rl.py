@@ -212,11 +212,13 @@ def test_greedy_evaluation_of_a_hand_made_policy():
 
 def test_cli_runs_and_rejects_bad_input(tmp_path):
   proc = subprocess.run([sys.executable, str(SCRIPT), "--length=3", "--seeds=2", "--hidden=8", "--layers=1",
-                         "--episodes=40", "--buffer=64", "--batch=4", "--updates=1", f"--out={tmp_path}", "--name=r"],
+                         "--episodes=40", "--buffer=64", "--batch=4", "--updates=1", "--analysis_every=40",
+                         "--analysis_steps=200", "--analysis_samples=4", f"--out={tmp_path}", "--name=r"],
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
   summary = json.loads((tmp_path / "r" / "summary.json").read_text())
   assert summary["completed_episodes"] == 40 and len(summary["first_optimal_episode"]) == 2
+  assert (tmp_path / "r" / "multistability.png").is_file() and "vaa" in summary["final"]
   for args, message in ((["--env=maze"], "--env: unknown env 'maze'; valid choices: memory_chain, tmaze"),
                         (["--agent=a2c"], "--agent: unknown agent 'a2c'; valid choices: drqn, ppo"),
                         (["--agent=ppo", "--eval_every=20"], "--eval_every: with --agent=ppo it must be a multiple"),
@@ -225,3 +227,17 @@ def test_cli_runs_and_rejects_bad_input(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(f"rl.py: error: {message}"), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_table_smoke(tmp_path):
+  script = SCRIPT.with_name("rl_table.py")
+  args = [sys.executable, str(script), "--cells=gru", "--inits=default", "--lengths=2", "--seeds=2", "--hidden=8",
+          "--episodes=40", "--analysis=false", f"--out={tmp_path}"]
+  proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rows = [l for l in proc.stdout.splitlines() if l.startswith("| gru")]
+  assert len(rows) == 2 and rows[0] == rows[1]  # the row as it comes, then in the table
+  again = subprocess.run(args, capture_output=True, text=True, timeout=600)  # reuses the finished run
+  assert again.stdout == proc.stdout and len(list(tmp_path.iterdir())) == 1
+  bad = subprocess.run([sys.executable, str(script), "--cells=grux"], capture_output=True, text=True, timeout=120)
+  assert bad.returncode == 2 and bad.stderr.startswith("rl_table.py: error: --cells: unknown choice 'grux'")

@@ -19,7 +19,8 @@ class RLConfig:
 
   Defaults are the warmup paper's T-maze DRQN (reinforcement.py of its code): two layers of 32, Adam 1e-3,
   epsilon 0.2, 10 updates per episode, target network copied every 20 episodes, a replay buffer of 8192
-  transitions filled by the exploration policy first, greedy evaluation every 20 episodes.
+  transitions filled by the exploration policy first, greedy evaluation every 20 episodes, 2000 episodes;
+  batches are whole episodes where the paper's are single transitions.
 
   Attributes:
     env: environment (``rnnstab.rl.envs.ENVS``), with options as "name:key=value" (e.g.
@@ -38,7 +39,8 @@ class RLConfig:
       paper's) and the first multiple of ``envs`` from 20 for PPO (which must evaluate between updates).
     lr: Adam learning rate; 0: the agent's default, 1e-3 for DRQN (the paper's), 3e-3 for PPO (better than
       1e-3 on the T-maze, docs/rl.md).
-    batch: DRQN: episodes per gradient step, drawn from the replay buffer.
+    batch: DRQN: whole episodes per gradient step, drawn from the replay buffer (8 episodes hold at least the
+      paper's 32 transitions from L = 3 on).
     buffer: DRQN: replay capacity in transitions (kept as buffer // horizon whole episodes).
     updates: DRQN: gradient steps after each episode.
     target_every: DRQN: episodes between copies of the online network into the target network.
@@ -80,7 +82,7 @@ class RLConfig:
   episodes: int = 2000
   eval_every: int = 0
   lr: float = 0.0
-  batch: int = 32
+  batch: int = 8
   buffer: int = 8192
   updates: int = 10
   target_every: int = 20
