@@ -20,6 +20,7 @@ import numpy as np
 from rnnstab import hosts, results
 from rnnstab.checkpoints import Checkpointer
 from rnnstab.config import Config
+from rnnstab.cost import cell_cost
 from rnnstab.devices import compile_over_devices, seed_devices, seed_sharding, usable_cores, use_every_core
 from rnnstab.tensorboard import TensorBoardWriter
 from rnnstab.inits import INITS
@@ -312,6 +313,7 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
       "final": {k: results.mean_std(v, ok) for k, v in finals.items()},
       "seeds": [{"seed": i, "status": status[i], "diverged_at": diverged_at[i],
                  "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
+      "cost": cell_cost(trainer.model.cell, trainer.task.input_size).as_dict(),
       "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
                  "sequences_per_s": round(S * done * config.batch / max(train_s, 1e-9), 1),
                  "multistability_analysis_s": round(analysis_s, 3),

@@ -24,6 +24,7 @@ def test_interrupted_run_keeps_what_was_computed(tmp_path):
   assert summary["interrupted"] and summary["completed_steps"] == 4
   assert summary["final"]["eval_mse"]["n"] == 2
   assert [s["diverged_at"] for s in summary["seeds"]] == [-1, -1]
+  assert summary["cost"]["forward"]["macs"] > 0 and summary["cost"]["parameters"] > 0  # rnnstab.cost
   steps = sorted({r["step"] for r in results.read_metrics(d / "metrics.jsonl")})
   assert steps == [0, 2, 4]
   assert (d / "learning_curve.png").exists()

@@ -186,6 +186,7 @@ def test_drqn_learns_a_short_tmaze(tmp_path):
   config = RLConfig(length=3, cell="gru", hidden=16, layers=1, seeds=2, episodes=200, buffer=256, batch=8)
   summary = run(config, out=str(tmp_path), log=lambda s: None, stop_when_optimal=True)
   assert summary["optimal_seeds"] == 2, summary["first_optimal_episode"]
+  assert summary["cost"]["forward"]["macs"] == 3 * 16 * (9 + 16)  # a GRU of 16 on [a, r, o]: 4 + 1 + 4 inputs
   run_dir = Path(summary["run_dir"])
   for name in ("config.json", "metrics.jsonl", "summary.json", "learning_curve.png"):
     assert (run_dir / name).is_file()

@@ -64,7 +64,15 @@ class PLRNN(Cell):
   def project(self, params, x):
     return dot(x, params["C"]) + f32(params["h"])
 
+  def prepare(self, params):
+    """Params with W's diagonal masked to zero ("W_offdiag"), once per sequence instead of every step;
+    idempotent."""
+    return params if "W_offdiag" in params else {**params, "W_offdiag": self._offdiag(params)}
+
+  def _offdiag(self, params):
+    return params["W"] * (1 - jnp.eye(self.hidden_size, dtype=params["W"].dtype))
+
   def recur(self, params, state, xp):
-    W = params["W"] * (1 - jnp.eye(self.hidden_size, dtype=params["W"].dtype))
+    W = params["W_offdiag"] if "W_offdiag" in params else self._offdiag(params)
     z = f32(params["A"]) * state + dot(jax.nn.relu(state), W) + xp
     return z, z

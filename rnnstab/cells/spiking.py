@@ -115,11 +115,19 @@ class ALIF(Cell):
   def project(self, params, x):
     return dot(x, params["U"]) + f32(params["b"])
 
+  def prepare(self, params):
+    """Params with W's diagonal masked to zero ("W_offdiag": no self-connections), once per sequence
+    instead of every step; idempotent."""
+    return params if "W_offdiag" in params else {**params, "W_offdiag": self._offdiag(params)}
+
+  def _offdiag(self, params):
+    return f32(params["W"]) * (1.0 - jnp.eye(self.hidden_size, dtype=jnp.float32))
+
   def recur(self, params, state, xp):
     alpha, rho = math.exp(-1.0 / self.tau_m), math.exp(-1.0 / self.tau_a)
     v, a = state["v"], state["a"]
     z = self.output(state)
-    W = f32(params["W"]) * (1.0 - jnp.eye(self.hidden_size, dtype=jnp.float32))  # no self-connections
+    W = params["W_offdiag"] if "W_offdiag" in params else self._offdiag(params)
     # The reset subtracts the threshold that was crossed, the one in force when z fired.
     reset = z * (self.b0 + self.beta * a)
     v = alpha * v + xp + dot(z, W) - (jax.lax.stop_gradient(reset) if self.detach_reset else reset)

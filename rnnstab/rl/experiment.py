@@ -24,7 +24,8 @@ from rnnstab.devices import compile_over_devices, seed_devices
 from rnnstab.experiment import init_mode, progress_bar, seed_parallel_mode
 from rnnstab.rl.agents import make_agent
 from rnnstab.rl.config import RLConfig
-from rnnstab.rl.rollout import Histories
+from rnnstab.rl.rollout import Histories, input_size
+from rnnstab.cost import cell_cost
 from rnnstab.tensorboard import TensorBoardWriter
 
 METRIC = "eval_greedy_return"
@@ -171,6 +172,7 @@ def run(config: RLConfig, out: str = "runs", name: str | None = None, log: Calla
       "final": {k: results.mean_std(v, ok) for k, v in finals.items()},
       "seeds": [{"seed": i, "status": status[i], "first_optimal_episode": first[i],
                  "final": {k: v[i] for k, v in finals.items()}} for i in range(S)],
+      "cost": cell_cost(agent.model.cell, input_size(agent.env)).as_dict(),
       "timing": {"setup_and_compile_s": round(setup_s, 3), "train_s": round(train_s, 3),
                  "episodes_per_s": round(S * done / max(train_s, 1e-9), 1),
                  "multistability_analysis_s": round(analysis_s, 3), "seed_parallel": mode,
