@@ -13,6 +13,8 @@ from rnnstab.tasks import make_task, parse_task
 from rnnstab.unroll import BACKENDS
 
 SEED_PARALLEL = ("auto", "vmap", "map")
+TRAIN = ("all", "readout")
+READOUT_FITS = ("ridge", "gd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +63,14 @@ class Config:
       formula), "power" (power iteration on Jacobian-vector products: about 2x faster at 64 units per
       layer, and the choice for wide layers, where forming Jacobians costs one JVP per state unit) or
       "auto" (the default: exact up to 256 state entries per sample, power above).
+    train: what training changes: "all" (every parameter) or "readout" (reservoir mode: the recurrent part
+      stays at its initialisation, after any warmup / LSC phase, and only the linear readout is fitted).
+    readout_fit: with --train=readout, "ridge" (closed form on --ridge_batches batches at the start; the
+      training steps then change nothing and --steps only paces the evaluations) or "gd" (the optimiser
+      on the readout alone, without backpropagation through time).
+    ridge: relative Tikhonov regularisation of the ridge readout (times the mean eigenvalue of the
+      centred Gram matrix of the network's outputs).
+    ridge_batches: batches of --batch sequences the ridge readout is fitted on.
     analysis_every: measure reachable multistability (VAA, stable equilibria) at the first evaluation at or
       after every multiple of this many steps, at the start (before and after a pre-training phase) and at
       the end; 0 turns it off.
@@ -102,6 +112,10 @@ class Config:
   lsc_steps: int = 500
   lsc_lr: float = 1e-2
   lsc_method: str = "auto"
+  train: str = "all"
+  readout_fit: str = "ridge"
+  ridge: float = 1e-6
+  ridge_batches: int = 8
   analysis_every: int = 1000
   checkpoint_every: int = 1000
   analysis_steps: int = 10_000
@@ -133,6 +147,14 @@ class Config:
     if not (self.lsc_lr > 0 and self.lsc_lr < float("inf")):
       raise ValueError(f"--lsc_lr: must be a positive finite number, got {self.lsc_lr!r}")
     parse_reg(self.reg)
+    if self.train not in TRAIN:
+      raise ValueError(f"--train: unknown choice {self.train!r}; valid choices: {', '.join(TRAIN)}")
+    if self.readout_fit not in READOUT_FITS:
+      raise ValueError(f"--readout_fit: unknown choice {self.readout_fit!r}; valid choices: {', '.join(READOUT_FITS)}")
+    if not (self.ridge >= 0 and self.ridge < float("inf")):
+      raise ValueError(f"--ridge: must be a non-negative finite number, got {self.ridge!r}")
+    if not isinstance(self.ridge_batches, int) or self.ridge_batches < 1:
+      raise ValueError(f"--ridge_batches: must be a positive integer, got {self.ridge_batches!r}")
     if self.lsc_method not in LSC_METHODS:
       raise ValueError(f"--lsc_method: unknown method {self.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
     lsc_targets(self.lsc_targets, layers=self.layers, seq_len=self.seq_len, kinds=tuple(self.lsc_kinds.split(",")))

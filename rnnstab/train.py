@@ -21,6 +21,7 @@ from rnnstab.config import Config
 from rnnstab.inits import INITS
 from rnnstab.model import SequenceModel, build_cell
 from rnnstab.optimizers import make_optimizer
+from rnnstab.readout import fit_readout
 from rnnstab.tasks import make_task
 
 REASONS = ("ok", "non-finite loss", "non-finite gradient", "non-finite parameters")
@@ -68,9 +69,23 @@ class Trainer:
     info = {}
     if self.pretrain is not None:
       params, info = self.pretrain(self.model, params, self.task, k_pre, self.config)
+    if self.ridge_readout:
+      c = self.config
+      params = fit_readout(self.model, params, lambda k: self.task.sample(k, c.batch), jax.random.fold_in(k_pre, 1),
+                           batches=c.ridge_batches, ridge=c.ridge)
     state = TrainState(params, self.optimizer.init(params), jnp.int32(0), k_data, k_eval,
                        jnp.int32(-1), jnp.int32(0), analysis_key(key))
     return state, info
+
+  @property
+  def readout_only(self) -> bool:
+    """Reservoir mode (``--train=readout``): the recurrent part is never updated."""
+    return self.config.train == "readout"
+
+  @property
+  def ridge_readout(self) -> bool:
+    """The readout is fitted once, in closed form, when the seed is initialised."""
+    return self.readout_only and self.config.readout_fit == "ridge"
 
   def analyse(self, params, key) -> dict:
     """Reachable multistability of the model's recurrent part: VAA, the number of distinct stable
@@ -83,7 +98,10 @@ class Trainer:
 
   def loss(self, params, batch, key=None) -> jax.Array:
     """Mean task loss over the batch; for cells with training noise or penalties of their own (GateL0RD),
-    the noise drawn from ``key`` and the mean penalty added."""
+    the noise drawn from ``key`` and the mean penalty added. In reservoir mode the gradient stops at the
+    recurrent part (no backpropagation through time)."""
+    if self.readout_only:
+      params = {**params, "cell": jax.lax.stop_gradient(params["cell"])}
     if key is None or not has_training_terms(self.model.cell):
       preds = self.model.apply(params, batch.inputs)
       return jnp.mean(self.task.loss(preds, batch.targets, batch.mask))
@@ -95,11 +113,13 @@ class Trainer:
     batch = self.task.sample(key, self.config.batch)
     loss, grads = jax.value_and_grad(self.loss)(state.params, batch, jax.random.fold_in(key, 1))
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+    if self.readout_only:  # gradient transforms of the params alone (e.g. --reg) must not move the reservoir
+      updates = {**updates, "cell": jax.tree_util.tree_map(jnp.zeros_like, updates["cell"])}
     params = optax.apply_updates(state.params, updates)
     reason = jnp.where(~jnp.isfinite(loss), 1, jnp.where(~_all_finite(grads), 2,
                                                          jnp.where(~_all_finite(params), 3, 0)))
     healthy = state.diverged_at < 0
-    apply = healthy & (reason == 0)
+    apply = healthy & (reason == 0) & (not self.ridge_readout)  # a ridge readout is final
     keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(apply, a, b), new, old)
     newly = healthy & (reason > 0)
     state = TrainState(keep(params, state.params), keep(opt_state, state.opt_state), state.step + 1,
