@@ -40,6 +40,8 @@ BENCHMARKS = {
 flags.DEFINE_enum("study", "table", ["table", "capacity", "mc"], "which report")
 flags.DEFINE_string("cells", "tanh,gru,lstm,nbrc,lru,esn,stpn,srgru,ncgru,gatel0rd", "cells to compare ('all': every registered cell)")
 flags.DEFINE_string("inits", "default,warmup,lsc", "inits of the table (default: each cell's documented init)")
+flags.DEFINE_string("trains", "all", "what training changes, per table row: all (every parameter) and/or readout "
+                    "(reservoir mode: the ridge readout of the network as initialised)")
 flags.DEFINE_string("benchmarks", ",".join(BENCHMARKS), f"tasks of the table ({', '.join(BENCHMARKS)})")
 flags.DEFINE_integer("seeds", 16, "seeds per configuration")
 flags.DEFINE_integer("hidden", 32, "units of the table's networks (one layer)")
@@ -69,11 +71,11 @@ def _ints(flag: str) -> list[int]:
   return values
 
 
-def _config(cell: str, init: str, task: str, seq_len: int, hidden: int) -> Config:
+def _config(cell: str, init: str, task: str, seq_len: int, hidden: int, train: str = "all") -> Config:
   # ALIF needs a smaller LSC learning rate and more steps (docs/lsc.md). STPN's large per-sample state gets
   # power-iteration radii from the default lsc_method, "auto".
   return Config(cell=cell, init=init, task=task, seq_len=seq_len, hidden=hidden, layers=1, seeds=FLAGS.seeds,
-                steps=FLAGS.steps, lr=FLAGS.lr, batch=32, log_every=max(FLAGS.steps // 10, 1), analysis_every=0,
+                steps=FLAGS.steps if train == "all" else 1, lr=FLAGS.lr, batch=32, train=train, log_every=max(FLAGS.steps // 10, 1), analysis_every=0,
                 lsc_lr=3e-3 if cell.startswith("alif") else 1e-2, lsc_steps=1000 if cell.startswith("alif") else 500)
 
 
@@ -113,11 +115,15 @@ def table() -> None:
   cells = _names("cells", CELLS.names(), "cell")
   inits = _names("inits", INITS.names(), "init")
   benches = _names("benchmarks", BENCHMARKS, "benchmark")
+  trains = [t for t in FLAGS.trains.split(",") if t]  # "all" is a mode here, not every choice
+  if not trains or any(t not in ("all", "readout") for t in trains):
+    raise ValueError(f"--trains: expected a comma-separated list of all, readout; got {FLAGS.trains!r}")
   for cell in cells:  # every configuration checked before any work
     for init in inits:
       for b in benches:
-        _config(cell, init, *BENCHMARKS[b], FLAGS.hidden)
-  header = ["cell", "init", f"MC at init (N = {FLAGS.hidden})"]
+        for train in trains:
+          _config(cell, init, *BENCHMARKS[b], FLAGS.hidden, train)
+  header = ["cell", "init"] + (["train"] if len(trains) > 1 else []) + [f"MC at init (N = {FLAGS.hidden})"]
   for b in benches:
     task, T = BENCHMARKS[b]
     metric = make_train(_config(cells[0], "default", task, T, FLAGS.hidden)).task.metric
@@ -127,14 +133,17 @@ def table() -> None:
   for cell in cells:
     for init in inits:
       mc = capacity_at_init(cell, init, FLAGS.hidden)
-      row = [cell, init, f"{mc.mean():.1f} +- {mc.std():.1f}"]
-      for b in benches:
-        summary, per_seed = _train(_config(cell, init, *BENCHMARKS[b], FLAGS.hidden))
-        row.append(_score(summary, per_seed))
-      rows.append("| " + " | ".join(row) + " |")
-      print(rows[-1], flush=True)
+      for train in trains:
+        row = [cell, init] + ([train] if len(trains) > 1 else []) + [f"{mc.mean():.1f} +- {mc.std():.1f}"]
+        for b in benches:
+          summary, per_seed = _train(_config(cell, init, *BENCHMARKS[b], FLAGS.hidden, train))
+          row.append(_score(summary, per_seed))
+        rows.append("| " + " | ".join(row) + " |")
+        print(rows[-1], flush=True)
   print(f"\none layer of {FLAGS.hidden}, Adam {FLAGS.lr:g}, batch 32, {FLAGS.steps} steps, {FLAGS.seeds} seeds; "
-        "final test metric mean +- std (seeds past the solved threshold)")
+        "final test metric mean +- std (seeds past the solved threshold)"
+        + ("; train = readout: the network as initialised, its readout by ridge regression on 8 batches"
+           if "readout" in trains else ""))
   print("| " + " | ".join(header) + " |")
   print("|" + "---|" * len(header))
   print("\n".join(rows))

@@ -89,7 +89,8 @@ class MetricsWriter:
 def finished_summary(out: str | os.PathLike, config) -> dict | None:
   """The summary of a finished, uninterrupted run of exactly ``config`` (a config dataclass: every field must
   match its config.json) among the run directories under ``out``, if there is one: the study scripts reuse
-  the runs a stopped report had finished."""
+  the runs a stopped report had finished. A field missing from an older config.json counts as its default,
+  which is what such a run ran with."""
   import dataclasses
   for path in sorted(Path(out).glob("*/summary.json")):
     try:
@@ -97,7 +98,7 @@ def finished_summary(out: str | os.PathLike, config) -> dict | None:
       summary = json.loads(path.read_text())
     except (OSError, ValueError):
       continue
-    if not summary.get("interrupted") and all(saved.get(f.name) == getattr(config, f.name)
+    if not summary.get("interrupted") and all(saved.get(f.name, f.default) == getattr(config, f.name)
                                               for f in dataclasses.fields(config)):
       return summary
   return None

@@ -24,6 +24,11 @@ def test_table_and_capacity_reports(tmp_path):
   assert {l for l in again.splitlines() if l.startswith("| ncgru")} == row
   assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == runs
   assert "dyck1:generalise=10, T = 20: accuracy (seeds >= 0.9)" in out
+  # Reservoir-mode rows beside the trained ones; the trained run is reused.
+  out = report(args + ["--trains=all,readout"], tmp_path).stdout
+  trained, readout = [l.split("|") for l in out.splitlines()[-2:]]
+  assert trained[3].strip() == "all" and readout[3].strip() == "readout"
+  assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == len(runs) + 1
   out = report(["--study=capacity", "--cells=esn", "--sizes=4", "--delays=1", "--seeds=2", "--steps=2",
                 f"--out={tmp_path}"], tmp_path).stdout
   row = [l for l in out.splitlines() if l.startswith("| esn")][0].split("|")
@@ -35,6 +40,8 @@ def test_table_and_capacity_reports(tmp_path):
 
 
 def test_bad_flags_are_one_line(tmp_path):
+  proc = report(["--study=table", "--trains=rnn"], tmp_path, code=2)
+  assert proc.stderr.strip().endswith("--trains: expected a comma-separated list of all, readout; got 'rnn'")
   proc = report(["--study=table", "--cells=gru,foo"], tmp_path, code=2)
   assert proc.stderr.strip().splitlines()[-1].startswith("memory_zoo.py: error: --cells: unknown cell 'foo'; valid "
                                                          "choices: alif")
