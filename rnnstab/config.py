@@ -77,6 +77,9 @@ class Config:
     checkpoint_every: save every seed's training state (orbax, in the run directory's checkpoints/) after
       the init, at the first evaluation at or after every multiple of this many steps, and at the end, so
       that ``--resume`` continues a killed run; 0 turns it off.
+    report: write report.html at the end: one self-contained page with the learning curves, multistability
+      over training, and seed 0's gradient grid, Jacobian spectra and attractors at initialisation, after
+      pre-training and after training (``rnnstab.report``).
     analysis_steps: autonomous iteration budget of each measurement (10,000 in the paper).
     analysis_samples: starting states per measurement (sequences of the task, fixed per seed).
   """
@@ -118,6 +121,7 @@ class Config:
   ridge_batches: int = 8
   analysis_every: int = 1000
   checkpoint_every: int = 1000
+  report: bool = True
   analysis_steps: int = 10_000
   analysis_samples: int = 32
 

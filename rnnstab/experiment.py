@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnstab import hosts, results
+from rnnstab import hosts, report, results
 from rnnstab.checkpoints import Checkpointer
 from rnnstab.config import Config
 from rnnstab.cost import cell_cost
@@ -254,6 +254,9 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
     if ckpt is not None:  # the init's pre-training phase is never redone
       ckpt.save(0, states, _meta(0, 0.0, analysis_s, last, resumed_at))
 
+  # Seed 0 as it starts training, for the report (the states are donated to the first chunk).
+  start_params = jax.device_get(jax.tree_util.tree_map(lambda a: a[0], states.params)) \
+      if (config.report and write and start is None) else None
   t1, analysis_at_start, done_at_start = time.perf_counter(), analysis_s, done
   status, diverged_at = _status(states)
   interrupted = False
@@ -327,12 +330,30 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
   if analyse is not None:
     results.plot_multistability(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "multistability.png",
                                 title)
+  if config.report:
+    final_params = jax.device_get(jax.tree_util.tree_map(lambda a: a[0], states.params))
+    _report(config, trainer, run_dir, summary, keys[0], start_params, final_params, title)
   log(results.format_table(summary))
   log(f"[rnnstab] trained {done} steps in {train_s:.1f}s ({summary['timing']['sequences_per_s']:.0f} "
       f"sequences/s); results in {run_dir}")
   if interrupted:
     raise KeyboardInterrupt
   return summary
+
+
+def _report(config: Config, trainer, run_dir: Path, summary: dict, key, start_params, final_params, title: str):
+  """report.html of a finished (or interrupted) run: seed 0 at initialisation, after the pre-training phase
+  (when the run had one and started here, not from a checkpoint) and after training."""
+  stages = {"at initialisation": jax.jit(trainer.initial_params)(key)}
+  if trainer.pretrain is not None and start_params is not None:
+    stages["after pre-training"] = start_params
+  stages["after training"] = final_params
+  batch = trainer.task.sample(jax.random.key(7), 16)
+  loss_of = lambda p: (lambda ys: jnp.mean(trainer.task.loss(trainer.model.readout(p["readout"], ys), batch.targets,
+                                                             batch.mask)))
+  saved = json.loads((run_dir / "config.json").read_text())
+  report.write_report(run_dir, title=title, summary=summary, config=saved, cell=trainer.model.cell, stages=stages,
+                      inputs=batch.inputs, loss_of=loss_of, key=jax.random.key(8))
 
 
 def study_main(script: str, study: Callable[[], None]) -> None:

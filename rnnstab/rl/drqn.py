@@ -112,11 +112,15 @@ class DRQN:
   def initial_params(self, key):
     return self.model.init(key, input_size(self.env))
 
+  def seed_params(self, key):
+    """The params a seed's ``init`` starts from (before its pre-training phase)."""
+    return self.initial_params(jax.random.split(key, 4)[0])  # the first of init's keys
+
   def init(self, key) -> tuple[DRQNState, dict]:
     """The seed's state before training: params (after the init's pre-training on exploration histories),
     target = params, a replay buffer full of exploration-policy episodes."""
-    k_params, k_pre, k_fill, k_run = jax.random.split(key, 4)
-    params, info = self.initial_params(k_params), {}
+    _, k_pre, k_fill, k_run = jax.random.split(key, 4)
+    params, info = self.seed_params(key), {}
     if self.pretrain is not None:
       params, info = self.pretrain(self.model, params, Histories(self.env), k_pre, self.config)
     buffer = Histories(self.env).episodes(k_fill, self.capacity)

@@ -118,9 +118,13 @@ class PPO:
   def initial_params(self, key):
     return self.model.init(key, input_size(self.env))
 
+  def seed_params(self, key):
+    """The params a seed's ``init`` starts from (before its pre-training phase)."""
+    return self.initial_params(jax.random.split(key, 3)[0])  # the first of init's keys
+
   def init(self, key) -> tuple[PPOState, dict]:
-    k_params, k_pre, k_run = jax.random.split(key, 3)
-    params, info = self.initial_params(k_params), {}
+    _, k_pre, k_run = jax.random.split(key, 3)
+    params, info = self.seed_params(key), {}
     if self.pretrain is not None:
       params, info = self.pretrain(self.model, params, Histories(self.env), k_pre, self.config)
     return PPOState(params, self.optimizer.init(params), jnp.int32(0), k_run), info

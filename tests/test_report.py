@@ -1,0 +1,59 @@
+"""report.html: one self-contained page per run, opened in headless Chromium with no console messages and
+every figure decoded (CI installs Debian's chromium: .ci/run)."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from rnnstab.config import Config
+from rnnstab.experiment import run
+
+STRICT_PROMOTION = False  # optax's Adam mixes int32 counts with floats
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+  out = tmp_path_factory.mktemp("runs")
+  config = Config(cell="gru", task="copy", seq_len=12, hidden=8, layers=2, seeds=2, batch=8, steps=4, log_every=2,
+                  init="warmup", warmup_steps=2, analysis_every=2, analysis_steps=200, analysis_samples=8,
+                  checkpoint_every=0, eval_batch=8)
+  run(config, out=str(out), name="r", log=lambda s: None)
+  return out / "r" / "report.html"
+
+
+def test_page_is_self_contained(page):
+  text = page.read_text()
+  assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)  # nothing fetched from a network
+  assert "<script src" not in text and "<link" not in text
+  images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', text)
+  assert images == ["learning curves", "multistability", "gradient grid", "jacobian spectra", "attractors"]
+  for section in ("Summary per seed", "Cost of a step", "Configuration"):
+    assert f"<h2>{section}</h2>" in text
+  assert "after pre-training" in text  # warmup: three stages of seed 0
+
+
+def _chromium():
+  found = shutil.which("chromium") or shutil.which("chromium-browser")
+  if found is None:
+    if os.environ.get("RNNSTAB_REQUIRE_CHROMIUM"):
+      pytest.fail("chromium is not installed (apt-get install chromium), and RNNSTAB_REQUIRE_CHROMIUM is set")
+    pytest.skip("chromium is not installed here (CI installs it: .ci/run)")
+  return found
+
+
+def test_page_renders_in_headless_chromium(page, tmp_path):
+  chromium = _chromium()
+  flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+           "--virtual-time-budget=10000"]
+  dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+  assert dom.returncode == 0, dom.stderr[-2000:]
+  assert 'data-figures="5 figures, 0 broken"' in dom.stdout  # the page's own check, after load
+  console = [l for l in dom.stderr.splitlines() if ":CONSOLE" in l]
+  assert console == [], console  # no errors, warnings or logs from the page
+  shot = tmp_path / "report.png"
+  done = subprocess.run(flags + ["--window-size=1200,4000", f"--screenshot={shot}", page.as_uri()],
+                        capture_output=True, text=True, timeout=120)
+  assert done.returncode == 0 and shot.stat().st_size > 50_000, done.stderr[-2000:]
+  shutil.copy(shot, page.with_name("report_screenshot.png"))  # kept beside the page
