@@ -7,6 +7,7 @@ import functools
 from rnnstab.registry import Registry, parse_spec
 from rnnstab.tasks.arithmetic import Adding, Multiplication
 from rnnstab.tasks.base import Batch, ClassificationTask, Task, masked_accuracy, masked_cross_entropy, masked_mse
+from rnnstab.tasks.chorales import BachChorales
 from rnnstab.tasks.copy_first import CopyFirstInput
 from rnnstab.tasks.denoising import Denoising
 from rnnstab.tasks.dyck import Dyck1
@@ -31,6 +32,8 @@ TASKS.register("temporal_order", TemporalOrder, "order of two X/Y symbols among 
                "Schmidhuber 1997; chance 1/4)")
 TASKS.register("recall", Recall, "output the i.i.d. U[-1, 1] input from k steps back (Jaeger 2001; r2, chance 0); "
                "option delay=k (default 10)")
+TASKS.register("chorales", BachChorales, "Bach chorales (music21's corpus): predict the next 88-key piano-roll "
+               "frame, NLL per frame (needs: pip install 'rnnstab[music]')")
 TASKS.register("dyck1", Dyck1, "Dyck-1 counting: which brackets may come next, evaluated on longer sequences "
                "(Suzgun et al. 2019; sequence accuracy); options generalise=10 (eval length / --seq_len), p=0.5")
 
@@ -71,6 +74,6 @@ def make_task(spec: str, seq_len: int) -> Task:
   return TASKS[name](seq_len=seq_len, **options)
 
 
-__all__ = ["Adding", "Batch", "ClassificationTask", "CopyFirstInput", "Denoising", "Dyck1", "Multiplication", "NARMA10",
+__all__ = ["Adding", "BachChorales", "Batch", "ClassificationTask", "CopyFirstInput", "Denoising", "Dyck1", "Multiplication", "NARMA10",
            "Recall", "SequentialMNIST", "SymbolCopy", "TASKS", "Task", "TemporalOrder", "make_task", "masked_accuracy",
            "masked_cross_entropy", "masked_mse", "parse_task"]
