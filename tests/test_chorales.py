@@ -60,6 +60,10 @@ def test_cache_and_task(small_corpus, tmp_path):
   batch = task.sample(jax.random.key(0), 5)
   assert batch.inputs.shape == (16, 5, 88) and batch.targets.shape == (16, 5, 88)
   np.testing.assert_array_equal(batch.inputs[1:] * batch.mask[1:, :, None], batch.targets[:-1] * batch.mask[1:, :, None])
+  again = jax.jit(task.sample, static_argnums=1)(jax.random.key(0), 5)  # deterministic, jittable, vmappable
+  np.testing.assert_array_equal(batch.inputs, again.inputs)
+  many = jax.vmap(lambda k: task.sample(k, 5))(jax.random.split(jax.random.key(0), 3))
+  assert many.inputs.shape == (3, 16, 5, 88) and not np.array_equal(many.inputs[0], many.inputs[1])
   test = small_corpus["test"]
   ev = task.sample_eval(jax.random.key(1), 256)
   assert ev.inputs.shape[1] == len(test) and float(ev.mask.sum()) == sum(len(r) - 1 for r in test)

@@ -101,7 +101,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 # The messages themselves, in-process (run.py prints exactly these, as the cases above show).
 @pytest.mark.parametrize("overrides,message", [
-    (dict(task="bar"), "--task: unknown task 'bar'; valid choices: adding, copy, denoising, dyck1, multiplication, "
+    (dict(task="bar"), "--task: unknown task 'bar'; valid choices: adding, chorales, copy, denoising, dyck1, multiplication, "
                        "narma10, psmnist, recall, smnist, symbol_copy, temporal_order"),
     (dict(task="recall:delay=x"), "--task: option delay of recall must be an integer, got 'x'"),
     (dict(task="dyck1:generalise=0"), "--task: option generalise of dyck1 must be an integer >= 1, got 0"),
