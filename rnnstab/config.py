@@ -79,7 +79,8 @@ class Config:
       that ``--resume`` continues a killed run; 0 turns it off.
     report: write report.html at the end: one self-contained page with the learning curves, multistability
       over training, and seed 0's gradient grid, Jacobian spectra and attractors at initialisation, after
-      pre-training and after training (``rnnstab.report``).
+      pre-training and after training (``rnnstab.report``); the environment variable RNNSTAB_SKIP_REPORT=1
+      turns it off for every run (the test suite sets it).
     analysis_steps: autonomous iteration budget of each measurement (10,000 in the paper).
     analysis_samples: starting states per measurement (sequences of the task, fixed per seed).
   """

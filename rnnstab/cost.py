@@ -77,6 +77,16 @@ class OpCounts:
     self.dot_terms += [(times * m, k) for m, k in other.dot_terms]
     self.bounded |= other.bounded
 
+  def minus(self, other: "OpCounts") -> "OpCounts":
+    """These counts without ``other``'s (a program that contains ``other``: the VJP contains the step)."""
+    terms = list(self.dot_terms)
+    for t in other.dot_terms:
+      if t in terms:
+        terms.remove(t)
+    return OpCounts(self.macs - other.macs, self.multiplications - other.multiplications,
+                    self.additions - other.additions, self.nonlinear - other.nonlinear,
+                    self.comparisons - other.comparisons, terms, self.bounded)
+
   def bit_operations(self, weight_bits: int, activation_bits: int) -> int:
     """BOPs: each MAC of a K-term product b_w b_a + b_w + b_a + log2 K; the other multiplications b_a^2,
     the other additions b_a."""
@@ -196,8 +206,8 @@ def cell_cost(cell, input_size: int, *, weight_bits: int = 32, activation_bits: 
     key: PRNG key of the (shape-only) parameters; the counts do not depend on it.
 
   Returns:
-    A ``Cost``: ``forward`` is the step (after ``prepare``), ``backward`` the step's VJP (gradients to the
-    params, the previous state and the input), ``state_bytes`` the recurrent state, ``activation_bytes``
+    A ``Cost``: ``forward`` is the step (after ``prepare``), ``backward`` what the step's VJP (gradients to
+    the params, the previous state and the input) adds to it, ``state_bytes`` the recurrent state, ``activation_bytes``
     what the VJP keeps per sample and step (the residuals that grow with the batch), ``prepare`` the
     once-per-sequence work on the parameters.
 
@@ -205,27 +215,25 @@ def cell_cost(cell, input_size: int, *, weight_bits: int = 32, activation_bits: 
     Freire et al. 2023; Baskin et al. 2018 (module docstring).
   """
   key = jax.random.key(0) if key is None else key
-  params = cell.init(key, input_size)
+  # Everything below is traced abstractly (shapes only): nothing is computed or compiled.
+  params = jax.eval_shape(lambda k: cell.init(k, input_size), key)
 
   def step(p, state, x):
     return cell.step(p, state, x)
 
   def program(batch):
-    prepared = prepare(cell, params)
-    state = cell.initial_state(params, batch)
-    x = jnp.zeros((batch, input_size), jnp.float32)
-    return prepared, state, x
+    prepared = jax.eval_shape(lambda p: prepare(cell, p), params)
+    state = jax.eval_shape(lambda p: cell.initial_state(p, batch), params)
+    return prepared, state, jax.ShapeDtypeStruct((batch, input_size), jnp.float32)
 
   prepared, state, x = program(1)
   forward = count_ops(jax.make_jaxpr(step)(prepared, state, x).jaxpr)
-  (new_state, y), vjp = jax.vjp(step, prepared, state, x)
-  cotangent = (jax.tree_util.tree_map(jnp.ones_like, new_state), jnp.ones_like(y))
-  backward = count_ops(jax.make_jaxpr(vjp)(cotangent).jaxpr)
+  out = jax.eval_shape(step, prepared, state, x)
+  # The VJP's program runs the step and then its transpose: the backward pass is what it adds.
+  total = count_ops(jax.make_jaxpr(lambda p, s, xb, ct: jax.vjp(step, p, s, xb)[1](ct))(prepared, state, x, out).jaxpr)
+  backward = total.minus(forward)
   # Residuals that grow with the batch are activations; the others are (functions of) parameters.
-  residuals = []
-  for batch in (1, 2):
-    p, s, xb = program(batch)
-    residuals.append(_bytes(jax.vjp(step, p, s, xb)[1]))
+  residuals = [_bytes(jax.eval_shape(lambda p, s, xb: jax.vjp(step, p, s, xb)[1], *program(b))) for b in (1, 2)]
   prep = count_ops(jax.make_jaxpr(lambda p: prepare(cell, p))(params).jaxpr) if hasattr(cell, "prepare") else OpCounts()
   return Cost(parameters=sum(int(np.prod(l.shape, dtype=np.int64)) for l in jax.tree_util.tree_leaves(params)),
               forward=forward, backward=backward, state_bytes=_bytes(state),

@@ -257,7 +257,7 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
   # Seed 0 as it starts training, for the report (the states are donated to the first chunk).
   # (Gathered on every process: a multi-host run's seeds are spread over the hosts.)
   seed0 = lambda params: jax.tree_util.tree_map(lambda a: a[0], hosts.gather(params))
-  start_params = seed0(states.params) if (config.report and start is None) else None
+  start_params = seed0(states.params) if (report.wanted(config) and start is None) else None
   t1, analysis_at_start, done_at_start = time.perf_counter(), analysis_s, done
   status, diverged_at = _status(states)
   interrupted = False
@@ -300,7 +300,7 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
     if ckpt is not None:
       ckpt.close()
   train_s = elapsed()
-  final_params = seed0(states.params) if config.report else None
+  final_params = seed0(states.params) if report.wanted(config) else None
   if not write:
     return {"run_dir": str(run_dir), "completed_steps": done, "interrupted": interrupted}
 
@@ -332,7 +332,7 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
   if analyse is not None:
     results.plot_multistability(results.read_metrics(run_dir / "metrics.jsonl"), run_dir / "multistability.png",
                                 title)
-  if config.report:
+  if report.wanted(config):
     _report(config, trainer, run_dir, summary, keys[0], start_params, final_params, title)
   log(results.format_table(summary))
   log(f"[rnnstab] trained {done} steps in {train_s:.1f}s ({summary['timing']['sequences_per_s']:.0f} "

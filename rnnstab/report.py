@@ -27,6 +27,15 @@ from rnnstab.analysis.gradient_grid import gradient_grid
 from rnnstab.analysis.multistability import constant_input, flat_state, reach, settle
 from rnnstab.cells.combinators import prepare
 
+# RNNSTAB_SKIP_REPORT=1: runs write no report.html. The test suite sets it (tests/conftest.py): a page costs
+# a few seconds of compiling, which dozens of tiny test runs do not need; tests/test_report.py checks it.
+SKIP_VARIABLE = "RNNSTAB_SKIP_REPORT"
+
+
+def wanted(config) -> bool:
+  """Whether a run of ``config`` writes report.html: its ``report`` setting, unless RNNSTAB_SKIP_REPORT=1."""
+  return bool(getattr(config, "report", True)) and os.environ.get(SKIP_VARIABLE, "0") != "1"
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
@@ -67,9 +76,9 @@ def _pyplot():
 def gradient_grid_figure(cell, stages: dict, inputs, loss_of: Callable) -> bytes:
   """log10 ||dL/d s^l_t|| (layers x time) for each stage's params, side by side on one colour scale."""
   plt = _pyplot()
-  grids = {name: np.log10(np.maximum(np.asarray(jax.jit(
-      lambda p: gradient_grid(cell, p["cell"], inputs, loss_of(p)))(params), np.float64), 1e-38))
-      for name, params in stages.items()}
+  grid_of = jax.jit(lambda p: gradient_grid(cell, p["cell"], inputs, loss_of(p)))  # one compile for every stage
+  grids = {name: np.log10(np.maximum(np.asarray(grid_of(params), np.float64), 1e-38))
+           for name, params in stages.items()}
   lo = min(g.min() for g in grids.values())
   hi = max(g.max() for g in grids.values())
   layers = next(iter(grids.values())).shape[0]
@@ -84,30 +93,34 @@ def gradient_grid_figure(cell, stages: dict, inputs, loss_of: Callable) -> bytes
   return _png(fig)
 
 
-def jacobian_eigenvalues(cell, params, inputs, key, samples: int = 8) -> np.ndarray:
-  """Eigenvalues of d s_{t+1} / d s_t (the whole state, every layer) at the states reached after random
-  prefixes of ``samples`` task sequences, under each one's next input: (samples, state size), complex."""
+def state_jacobians_on_inputs(cell, inputs, key, samples: int = 8) -> Callable:
+  """A jitted ``params -> (samples, S, S)``: d s_{t+1} / d s_t (the whole state, every layer) at the states
+  reached after random prefixes of ``samples`` task sequences, under each one's next input."""
   T = inputs.shape[0]
   n = min(samples, inputs.shape[1])
   lengths = jax.random.randint(key, (n,), 0, T)
-  state = reach(cell, params, inputs[:, :n], lengths)
   u = inputs[lengths, jnp.arange(n)]
-  p = prepare(cell, params)
 
-  def one(s, x):
-    flat, unravel = ravel_pytree(s)
-    return jax.jacfwd(lambda v: ravel_pytree(cell.step(p, unravel(v), x)[0])[0])(flat)
+  def jacobians(params):
+    state = reach(cell, params, inputs[:, :n], lengths)
+    p = prepare(cell, params)
 
-  jac = jax.jit(jax.vmap(one))(state, u)
-  return np.linalg.eigvals(np.asarray(jac, np.float64))  # on the host: no LAPACK inside a jitted program
+    def one(s, x):
+      flat, unravel = ravel_pytree(s)
+      return jax.jacfwd(lambda v: ravel_pytree(cell.step(p, unravel(v), x)[0])[0])(flat)
+    return jax.vmap(one)(state, u)
+  return jax.jit(jacobians)
 
 
 def spectra_figure(cell, stages: dict, inputs, key) -> bytes:
+  """Eigenvalues of the single-step state Jacobians for each stage (computed on the host, in float64: no
+  LAPACK inside a jitted program), with the unit circle."""
   plt = _pyplot()
+  jacobians = state_jacobians_on_inputs(cell, inputs, key)
   fig, axes = plt.subplots(1, len(stages), figsize=(4 * len(stages), 4), squeeze=False)
   circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
   for ax, (name, params) in zip(axes[0], stages.items()):
-    ev = jacobian_eigenvalues(cell, params["cell"], inputs, key).reshape(-1)
+    ev = np.linalg.eigvals(np.asarray(jacobians(params["cell"]), np.float64)).reshape(-1)
     ax.plot(circle.real, circle.imag, color="gray", lw=0.8, ls="--")
     ax.scatter(ev.real, ev.imag, s=6, alpha=0.5, color="tab:blue")
     ax.set_title(f"{name}\nlargest |lambda| {np.max(np.abs(ev)):.3f}", fontsize=9)
@@ -128,12 +141,14 @@ def attractor_figure(cell, stages: dict, inputs, key, steps: int = 2000) -> byte
   n = inputs.shape[1]
   lengths = jax.random.randint(k_len, (n,), 1, inputs.shape[0] + 1)
   u = constant_input(k_u, inputs.shape[-1])
+  @jax.jit  # one compile for every stage
+  def run(p):
+    start = reach(cell, p["cell"], inputs, lengths)
+    end, _, _ = settle(cell, p["cell"], start, u, max_steps=steps)
+    return flat_state(start), flat_state(end)
+
   for ax, (name, params) in zip(axes[0], stages.items()):
-    def run(p):
-      start = reach(cell, p["cell"], inputs, lengths)
-      end, _, _ = settle(cell, p["cell"], start, u, max_steps=steps)
-      return flat_state(start), flat_state(end)
-    start, end = (np.asarray(a, np.float64) for a in jax.jit(run)(params))
+    start, end = (np.asarray(a, np.float64) for a in run(params))
     centre = end.mean(0)
     _, _, vt = np.linalg.svd(np.concatenate([end, start]) - centre, full_matrices=False)
     basis = vt[:2].T if vt.shape[0] >= 2 else np.eye(end.shape[1], 2)

@@ -7,6 +7,9 @@ import sys
 # The cache keys include the jax version and flags, so an upgrade never reuses a stale program.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "rnnstab-tests", "jax"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
+# Runs write no report.html here (subprocesses inherit it): a page costs seconds of compiling per run, and
+# tests/test_report.py checks the page itself with the variable unset.
+os.environ["RNNSTAB_SKIP_REPORT"] = "1"
 
 import jax  # noqa: E402  (after the cache settings, which jax reads when it is imported)
 import pytest  # noqa: E402

@@ -15,11 +15,16 @@ STRICT_PROMOTION = False  # optax's Adam mixes int32 counts with floats
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
+  saved = os.environ.pop("RNNSTAB_SKIP_REPORT", None)  # tests/conftest.py sets it for every other run
   out = tmp_path_factory.mktemp("runs")
   config = Config(cell="gru", task="copy", seq_len=12, hidden=8, layers=2, seeds=2, batch=8, steps=4, log_every=2,
                   init="warmup", warmup_steps=2, analysis_every=2, analysis_steps=200, analysis_samples=8,
                   checkpoint_every=0, eval_batch=8)
-  run(config, out=str(out), name="r", log=lambda s: None)
+  try:
+    run(config, out=str(out), name="r", log=lambda s: None)
+  finally:
+    if saved is not None:
+      os.environ["RNNSTAB_SKIP_REPORT"] = saved
   return out / "r" / "report.html"
 
 
@@ -57,3 +62,14 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
                         capture_output=True, text=True, timeout=120)
   assert done.returncode == 0 and shot.stat().st_size > 50_000, done.stderr[-2000:]
   shutil.copy(shot, page.with_name("report_screenshot.png"))  # kept beside the page
+
+
+def test_rl_runs_write_a_report_too(tmp_path, monkeypatch):
+  from rnnstab.rl import RLConfig
+  from rnnstab.rl.experiment import run as run_rl
+  monkeypatch.delenv("RNNSTAB_SKIP_REPORT")
+  summary = run_rl(RLConfig(length=2, hidden=8, layers=1, seeds=2, episodes=20, buffer=32, batch=4, updates=1),
+                   out=str(tmp_path), name="rl", log=lambda s: None)
+  text = (tmp_path / "rl" / "report.html").read_text()
+  assert re.findall(r'<img alt="([^"]+)"', text) == ["learning curves", "jacobian spectra", "attractors"]
+  assert "no sequence loss" in text and summary["completed_episodes"] == 20

@@ -151,6 +151,20 @@ def test_vmapped_seeds_equal_one_seed_at_a_time(drqn):
     np.testing.assert_allclose(ms["td_loss"], mb["td_loss"][i], rtol=1e-4)
 
 
+def test_whole_training_is_one_pure_function_of_the_key():
+  """rnnstab.rl.train (init + every chunk in one scan) gives the numbers of the chunk-by-chunk loop."""
+  from rnnstab.rl import train
+  agent = make_agent(RLConfig(**{**TINY, "episodes": 4, "eval_every": 2}))
+  keys = jax.random.split(jax.random.key(0), 2)
+  state, metrics = jax.jit(jax.vmap(lambda k: train(agent, k)))(keys)
+  assert metrics["eval_greedy_return"].shape == (2, 2)
+  step = jax.jit(jax.vmap(agent.chunk, in_axes=(0, None)))
+  s = jax.jit(jax.vmap(lambda k: agent.init(k)[0]))(keys)
+  for i in range(2):
+    s, m = step(s, jnp.int32(2))
+    np.testing.assert_allclose(m["td_loss"], metrics["td_loss"][:, i], rtol=1e-4)
+
+
 def test_warmup_and_lsc_pretrain_on_exploration_histories():
   env = make_env("tmaze", 3)
   batch = Histories(env).sample(jax.random.key(0), 4)

@@ -8,7 +8,7 @@
 ``rnnstab.rl.experiment.run`` trains many seeds and writes a run directory; ``experiments/rl.py`` is its
 command line.
 """
-from rnnstab.rl.agents import make_agent
+from rnnstab.rl.agents import make_agent, train
 from rnnstab.rl.config import AGENTS, RLConfig
 from rnnstab.rl.drqn import DRQN, td_loss
 from rnnstab.rl.envs import ENVS, MemoryChain, make_env
@@ -17,4 +17,4 @@ from rnnstab.rl.rollout import Episodes, Histories, play
 from rnnstab.rl.tmaze import TMaze
 
 __all__ = ["AGENTS", "DRQN", "ENVS", "Episodes", "Histories", "MemoryChain", "PPO", "RLConfig", "TMaze", "gae",
-           "make_agent", "make_env", "play", "ppo_loss", "td_loss"]
+           "make_agent", "make_env", "play", "ppo_loss", "td_loss", "train"]

@@ -67,6 +67,8 @@ class RLConfig:
     analysis_steps: autonomous iteration budget of each measurement.
     analysis_samples: starting states per measurement.
     seed_parallel: how seeds share the machine: "auto", "vmap", "map" or an integer group size.
+    report: write report.html at the end (``rnnstab.report``: learning curves, multistability, seed 0's
+      Jacobian spectra and attractors on exploration histories, summary, config, cost).
   """
 
   env: str = "tmaze"
@@ -107,6 +109,7 @@ class RLConfig:
   analysis_steps: int = 10_000
   analysis_samples: int = 32
   seed_parallel: str = "auto"
+  report: bool = True
 
   def __post_init__(self):
     for flag, registry in (("cell", CELLS), ("init", INITS)):

@@ -119,7 +119,8 @@ def run(config: RLConfig, out: str = "runs", name: str | None = None, log: Calla
   writer.write(0, last, status, 0.0)
   board.write(0, last, status)
   first = [0 if o == 1.0 else None for o in np.asarray(last["eval_optimal"])]
-  start_params = jax.device_get(jax.tree_util.tree_map(lambda a: a[0], states.params))  # for the report
+  start_params = jax.device_get(jax.tree_util.tree_map(lambda a: a[0], states.params)) \
+      if report.wanted(config) else None  # seed 0 as it starts training, for the report
   t1, done, interrupted = time.perf_counter(), 0, False
   elapsed = lambda: time.perf_counter() - t1 - analysis_s
   try:
@@ -188,13 +189,15 @@ def run(config: RLConfig, out: str = "runs", name: str | None = None, log: Calla
                               xlabel="training episode", chance_label="optimal return")
   if analyse is not None:
     results.plot_multistability(rows, run_dir / "multistability.png", title, xlabel="training episode")
-  stages = {"at initialisation": jax.jit(agent.seed_params)(keys[0])}
-  if agent.pretrain is not None:
-    stages["after pre-training"] = start_params
-  stages["after training"] = jax.device_get(jax.tree_util.tree_map(lambda a: a[0], states.params))
-  report.write_report(run_dir, title=title, summary=summary, config=json.loads((run_dir / "config.json").read_text()),
-                      cell=agent.model.cell, stages=stages, inputs=Histories(agent.env).sample(jax.random.key(7), 16).inputs,
-                      key=jax.random.key(8))
+  if report.wanted(config):
+    stages = {"at initialisation": jax.jit(agent.seed_params)(keys[0])}
+    if agent.pretrain is not None:
+      stages["after pre-training"] = start_params
+    stages["after training"] = jax.device_get(jax.tree_util.tree_map(lambda a: a[0], states.params))
+    report.write_report(run_dir, title=title, summary=summary,
+                        config=json.loads((run_dir / "config.json").read_text()), cell=agent.model.cell,
+                        stages=stages, inputs=Histories(agent.env).sample(jax.random.key(7), 16).inputs,
+                        key=jax.random.key(8))
   log(results.format_table(summary))
   log(f"[rnnstab] optimal from every start: {len(solved)}/{S} seeds, first at episode "
       f"{results.pm(solved, 0) if solved else 'never'} (per seed {first}); {done} episodes in {train_s:.1f}s; "
