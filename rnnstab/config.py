@@ -147,10 +147,7 @@ class Config:
     for flag in ("analysis_every", "checkpoint_every"):
       if not isinstance(getattr(self, flag), int) or getattr(self, flag) < 0:
         raise ValueError(f"--{flag}: must be a non-negative integer (0: off), got {getattr(self, flag)!r}")
-    if not (self.warmup_lr > 0 and self.warmup_lr < float("inf")):
-      raise ValueError(f"--warmup_lr: must be a positive finite number, got {self.warmup_lr!r}")
-    if not (self.lsc_lr > 0 and self.lsc_lr < float("inf")):
-      raise ValueError(f"--lsc_lr: must be a positive finite number, got {self.lsc_lr!r}")
+    check_init_settings(self)
     parse_reg(self.reg)
     if self.train not in TRAIN:
       raise ValueError(f"--train: unknown choice {self.train!r}; valid choices: {', '.join(TRAIN)}")
@@ -160,11 +157,6 @@ class Config:
       raise ValueError(f"--ridge: must be a non-negative finite number, got {self.ridge!r}")
     if not isinstance(self.ridge_batches, int) or self.ridge_batches < 1:
       raise ValueError(f"--ridge_batches: must be a positive integer, got {self.ridge_batches!r}")
-    if self.lsc_method not in LSC_METHODS:
-      raise ValueError(f"--lsc_method: unknown method {self.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
-    lsc_targets(self.lsc_targets, layers=self.layers, seq_len=self.seq_len, kinds=tuple(self.lsc_kinds.split(",")))
-    if not 0 < self.vaa_target <= 1:
-      raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {self.vaa_target!r}")
     if not self.clip >= 0:
       raise ValueError(f"--clip: must be >= 0 (0 disables clipping), got {self.clip!r}")
     if self.backend not in BACKENDS:
@@ -173,13 +165,33 @@ class Config:
       raise ValueError(f"--recompute: must be 0 or a divisor of --seq_len={self.seq_len}, got {self.recompute}")
     if self.recompute and self.backend == "wavefront":
       raise ValueError("--recompute: not available with --backend=wavefront; use --backend=pallas")
-    if self.double and self.hidden % 2:
-      raise ValueError(f"--hidden: must be even with --double (two halves), got {self.hidden}")
-    if not (self.seed_parallel in SEED_PARALLEL or (self.seed_parallel.isdigit() and int(self.seed_parallel) > 0)):
-      raise ValueError(f"--seed_parallel: must be one of {', '.join(SEED_PARALLEL)} or a positive integer "
-                       f"group size, got {self.seed_parallel!r}")
-    if self.seed_parallel.isdigit() and self.seeds % int(self.seed_parallel):
-      raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
+    check_parallel_settings(self)
+
+
+def check_init_settings(cfg) -> None:
+  """The checks of the pre-training settings a run config shares with the others (``Config``,
+  ``rnnstab.rl.RLConfig``): warmup and LSC learning rates, LSC method and targets, the VAA* target."""
+  for flag in ("warmup_lr", "lsc_lr"):
+    value = getattr(cfg, flag)
+    if not (value > 0 and value < float("inf")):
+      raise ValueError(f"--{flag}: must be a positive finite number, got {value!r}")
+  if cfg.lsc_method not in LSC_METHODS:
+    raise ValueError(f"--lsc_method: unknown method {cfg.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
+  lsc_targets(cfg.lsc_targets, layers=cfg.layers, seq_len=cfg.seq_len, kinds=tuple(cfg.lsc_kinds.split(",")))
+  if not 0 < cfg.vaa_target <= 1:
+    raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {cfg.vaa_target!r}")
+
+
+def check_parallel_settings(cfg) -> None:
+  """The checks of the width and seed-parallelism settings every run config shares: --double needs an
+  even --hidden; --seed_parallel is a known mode or a group size dividing --seeds."""
+  if cfg.double and cfg.hidden % 2:
+    raise ValueError(f"--hidden: must be even with --double (two halves), got {cfg.hidden}")
+  if not (cfg.seed_parallel in SEED_PARALLEL or (cfg.seed_parallel.isdigit() and int(cfg.seed_parallel) > 0)):
+    raise ValueError(f"--seed_parallel: must be one of {', '.join(SEED_PARALLEL)} or a positive integer "
+                     f"group size, got {cfg.seed_parallel!r}")
+  if cfg.seed_parallel.isdigit() and cfg.seeds % int(cfg.seed_parallel):
+    raise ValueError(f"--seed_parallel: group size {cfg.seed_parallel} must divide --seeds={cfg.seeds}")
 
 
 def field_help(cls=None) -> dict:

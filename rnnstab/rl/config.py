@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from rnnstab.analysis.jacobians import METHODS as LSC_METHODS
 from rnnstab.cells import CELLS
-from rnnstab.config import SEED_PARALLEL
+from rnnstab.config import check_init_settings, check_parallel_settings
 from rnnstab.inits import INITS
-from rnnstab.objectives.lsc import lsc_targets
 from rnnstab.rl.envs import make_env
 
 AGENTS = ("drqn", "ppo")
@@ -133,23 +131,15 @@ class RLConfig:
         raise ValueError(f"--{flag}: must be a non-negative integer (0: {zero}), got {value!r}")
     if not (self.lr >= 0 and self.lr < float("inf")):
       raise ValueError(f"--lr: must be a positive finite number (0: the agent's default), got {self.lr!r}")
-    for flag in ("warmup_lr", "lsc_lr", "max_grad_norm"):
-      value = getattr(self, flag)
-      if not (value > 0 and value < float("inf")):
-        raise ValueError(f"--{flag}: must be a positive finite number, got {value!r}")
+    if not (self.max_grad_norm > 0 and self.max_grad_norm < float("inf")):
+      raise ValueError(f"--max_grad_norm: must be a positive finite number, got {self.max_grad_norm!r}")
+    check_init_settings(self)
     for flag in ("epsilon", "gae_lambda"):
       if not 0 <= getattr(self, flag) <= 1:
         raise ValueError(f"--{flag}: must be in [0, 1], got {getattr(self, flag)!r}")
     for flag in ("clip_eps", "ent_coef", "vf_coef"):
       if not getattr(self, flag) >= 0:
         raise ValueError(f"--{flag}: must be >= 0, got {getattr(self, flag)!r}")
-    if not 0 < self.vaa_target <= 1:
-      raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {self.vaa_target!r}")
-    if self.lsc_method not in LSC_METHODS:
-      raise ValueError(f"--lsc_method: unknown method {self.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
-    lsc_targets(self.lsc_targets, layers=self.layers, seq_len=self.seq_len, kinds=tuple(self.lsc_kinds.split(",")))
-    if self.double and self.hidden % 2:
-      raise ValueError(f"--hidden: must be even with --double (two halves), got {self.hidden}")
     if self.agent == "ppo":
       for flag in ("eval_every", "episodes"):
         if getattr(self, flag) % self.envs:
@@ -157,11 +147,7 @@ class RLConfig:
                            f"per update), got {getattr(self, flag)}")
       if self.envs % self.minibatches:
         raise ValueError(f"--minibatches: must divide --envs={self.envs}, got {self.minibatches}")
-    if not (self.seed_parallel in SEED_PARALLEL or (self.seed_parallel.isdigit() and int(self.seed_parallel) > 0)):
-      raise ValueError(f"--seed_parallel: must be one of {', '.join(SEED_PARALLEL)} or a positive integer "
-                       f"group size, got {self.seed_parallel!r}")
-    if self.seed_parallel.isdigit() and self.seeds % int(self.seed_parallel):
-      raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
+    check_parallel_settings(self)
 
   @property
   def learning_rate(self) -> float:
