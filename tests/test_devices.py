@@ -13,7 +13,9 @@ STRICT_PROMOTION = False  # the subprocess trains with optax
 
 def _python(code: str, **env) -> str:
   """Runs ``code`` in a fresh interpreter (device counts are fixed once JAX's backends start)."""
-  clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+  clean = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
+  # Keeps the suite's compile flags (tests/conftest.py) and adds the test's own.
+  env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + env.get("XLA_FLAGS", "")).strip()
   out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**clean, **env},
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
