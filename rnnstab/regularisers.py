@@ -6,7 +6,8 @@ chain, before gradient clipping and the optimiser, so training follows the gradi
 
     --reg=none                      no regulariser (the default)
     --reg=mar                       manifold-attractor regularisation, tau = 5 on half of the units
-    --reg=mar:tau=0.1,fraction=0.25 its options: tau (all three terms), tau_A, tau_W, tau_h, fraction
+    --reg=mar:tau=0.1,fraction=0.25 its options: tau (all three terms), tau_A, tau_W, tau_h, fraction,
+                                    reduce (mean, the authors' code, or sum, the paper's equation)
     --reg=orth:tau=0.1              soft orthogonality of every recurrent kernel (with --init=orthogonal: oRNN)
 """
 from __future__ import annotations
@@ -39,13 +40,17 @@ def parse_reg(spec: str) -> tuple[str, dict]:
     return name, {}
   if name not in REGULARISERS:
     raise ValueError(f"--reg: unknown regulariser {name!r}; valid choices: none, {', '.join(REGULARISERS.names())}")
-  valid = [p for p in inspect.signature(REGULARISERS[name]).parameters]
+  signature = inspect.signature(REGULARISERS[name]).parameters
+  valid = list(signature)
   options = {}
   for item in filter(None, rest.split(",")):
     key, eq, value = item.partition("=")
     if key not in valid or not eq:
       raise ValueError(f"--reg: {name} has no option {item!r}; write {name}:key=value with key one of "
                        f"{', '.join(valid)}")
+    if isinstance(signature[key].default, str):   # a named choice (mar's reduce), checked by the regulariser
+      options[key] = value
+      continue
     try:
       options[key] = float(value)
     except ValueError:

@@ -9,6 +9,7 @@ from rnnstab.cells import CELLS, stack
 from rnnstab.config import Config
 from rnnstab.objectives import add_manifold_attractor_reg, awh, mar_penalty, orthogonality_penalty
 from rnnstab.objectives.manifold_attractor import plrnn_blocks
+from rnnstab.regularisers import parse_reg
 from rnnstab.train import make_train
 
 STRICT_PROMOTION = False  # optax's Adam mixes Python floats with int32 step counts
@@ -20,22 +21,41 @@ def params():
   return CELLS["plrnn"](hidden_size=M).init(jax.random.key(0), D)
 
 
-def numpy_penalty(p, tau_A, tau_W, tau_h, fraction):
-  """Schmidt et al. eq. 4 in the paper's layout: W_paper[i, j] is unit j's effect on unit i."""
+def numpy_penalty(p, tau_A, tau_W, tau_h, fraction, reduce="sum"):
+  """Schmidt et al. eq. 4 in the paper's layout: W_paper[i, j] is unit j's effect on unit i. With
+  reduce="mean", the authors' code: mean squared error of A and h over the r regularised units and of W
+  over the r rows of M entries (the zero diagonal included)."""
   A, W, h = (np.asarray(p[k], np.float64) for k in ("A", "W", "h"))
   W_paper = W.T
-  r = int(fraction * len(A))
-  total = tau_A * np.sum((A[:r] - 1) ** 2) + tau_h * np.sum(h[:r] ** 2)
-  for i in range(r):
-    total += tau_W * sum(W_paper[i, j] ** 2 for j in range(len(A)) if j != i)
-  return total
+  M = len(A)
+  r = int(fraction * M)
+  terms = [tau_A * np.sum((A[:r] - 1) ** 2), tau_h * np.sum(h[:r] ** 2),
+           tau_W * sum(W_paper[i, j] ** 2 for i in range(r) for j in range(M) if j != i)]
+  if reduce == "mean":
+    terms = [terms[0] / r, terms[1] / r, terms[2] / (r * M)]
+  return sum(terms)
 
 
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
 @pytest.mark.parametrize("fraction", [0.5, 1.0, 0.34])
-def test_penalty_matches_numpy(params, fraction):
-  got = mar_penalty(params, tau_A=2.0, tau_W=0.5, tau_h=3.0, fraction=fraction)
-  np.testing.assert_allclose(got, numpy_penalty(params, 2.0, 0.5, 3.0, fraction), rtol=1e-5)
-  assert mar_penalty(params, tau=1.0, fraction=0.0) == 0.0
+def test_penalty_matches_numpy(params, fraction, reduce):
+  got = mar_penalty(params, tau_A=2.0, tau_W=0.5, tau_h=3.0, fraction=fraction, reduce=reduce)
+  np.testing.assert_allclose(got, numpy_penalty(params, 2.0, 0.5, 3.0, fraction, reduce), rtol=1e-5)
+  assert mar_penalty(params, tau=1.0, fraction=0.0, reduce=reduce) == 0.0
+
+
+def test_mean_is_the_default_and_reduce_is_a_reg_option():
+  np.testing.assert_allclose(mar_penalty(params_of(8), tau=5.0), numpy_penalty(params_of(8), 5, 5, 5, 0.5, "mean"),
+                             rtol=1e-5)
+  assert parse_reg("mar:tau=5,reduce=sum") == ("mar", {"tau": 5.0, "reduce": "sum"})
+  with pytest.raises(ValueError, match="--reg: reduce: must be one of mean, sum, got 'max'"):
+    parse_reg("mar:reduce=max")
+  with pytest.raises(ValueError, match="--reg: option tau of mar must be a number"):
+    parse_reg("mar:tau=big")
+
+
+def params_of(m):
+  return CELLS["plrnn"](hidden_size=m).init(jax.random.key(5), D)
 
 
 def test_awh_units_are_integrators_and_carry_no_penalty(params):
@@ -57,7 +77,7 @@ def test_finds_plrnn_layers_anywhere_in_a_params_tree():
   cell = stack(CELLS["plrnn"](hidden_size=M), 3)
   p = {"cell": cell.init(jax.random.key(2), D), "readout": {"W": jnp.ones((M, 1)), "b": jnp.zeros(1)}}
   assert len(plrnn_blocks(p)) == 3
-  total = sum(numpy_penalty(l, 5.0, 5.0, 5.0, 0.5) for l in p["cell"]["layers"])
+  total = sum(numpy_penalty(l, 5.0, 5.0, 5.0, 0.5, "mean") for l in p["cell"]["layers"])
   np.testing.assert_allclose(mar_penalty(p), total, rtol=1e-5)
   with pytest.raises(ValueError, match="no PLRNN parameters"):
     mar_penalty({"W": jnp.ones((M, M))})

@@ -7,6 +7,11 @@ which gradients neither vanish nor explode, while the other units keep fast, pos
 
     L_reg = tau_A sum_{i < M_reg} (A_ii - 1)^2 + tau_W sum_{i < M_reg, j != i} W_ij^2 + tau_h sum_{i < M_reg} h_i^2
 
+The paper writes the sums; the authors' code, which produced its figures with tau = 5, takes means
+instead (the A and h terms over M_reg entries, the W term over the M_reg x M regularised rows, whose
+diagonal is 0), a penalty 20 to 800 times weaker at M = 40. ``reduce="mean"`` (the default) is the code's
+form, so the paper's tau values mean what they meant there; ``reduce="sum"`` is the equation as printed.
+
 PLRNN parameters are found by structure wherever they sit in a params tree (a bare cell, a
 ``SequenceModel``'s {"cell": ...}, each layer of a stack): every dict holding "A" (M,), "W" (M, M) and
 "h" (M,). In rnnstab's kernel layout W[j, i] is the paper's W_ij, so unit i's incoming weights are the
@@ -30,6 +35,7 @@ from rnnstab.objectives.penalty import add_penalty_gradient
 
 FRACTION = 0.5   # per_reg of the paper: half of the units are regularised
 TAU = 5.0        # the paper's benchmark figure uses one tau for A, W and h
+REDUCTIONS = ("mean", "sum")
 
 
 def regularised_units(hidden_size: int, fraction: float = FRACTION) -> int:
@@ -64,23 +70,33 @@ def plrnn_blocks(params) -> list[dict]:
   return found
 
 
-def _block_penalty(p: dict, tau_A: float, tau_W: float, tau_h: float, fraction: float) -> jax.Array:
+def _block_penalty(p: dict, tau_A: float, tau_W: float, tau_h: float, fraction: float, reduce: str) -> jax.Array:
   M = p["A"].shape[0]
   r = regularised_units(M, fraction)
+  if r == 0:
+    return jnp.zeros((), jnp.float32)
   A = p["A"][:r].astype(jnp.float32)
   W = p["W"][:, :r].astype(jnp.float32) * (1.0 - jnp.eye(M, r))   # incoming weights of units i < r, j != i
   h = p["h"][:r].astype(jnp.float32)
-  return tau_A * jnp.sum(jnp.square(A - 1.0)) + tau_W * jnp.sum(jnp.square(W)) + tau_h * jnp.sum(jnp.square(h))
+  per_unit, per_row = (r, r * M) if reduce == "mean" else (1, 1)
+  return (tau_A * jnp.sum(jnp.square(A - 1.0)) / per_unit + tau_W * jnp.sum(jnp.square(W)) / per_row
+          + tau_h * jnp.sum(jnp.square(h)) / per_unit)
+
+
+def _check_reduce(reduce: str) -> None:
+  if reduce not in REDUCTIONS:
+    raise ValueError(f"reduce: must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
 
 
 def mar_penalty(params, *, tau: float = TAU, tau_A: float | None = None, tau_W: float | None = None,
-                tau_h: float | None = None, fraction: float = FRACTION) -> jax.Array:
+                tau_h: float | None = None, fraction: float = FRACTION, reduce: str = "mean") -> jax.Array:
   """The manifold-attractor penalty L_reg of every PLRNN in ``params`` (summed over layers).
 
   Args:
     params: any params tree holding PLRNN parameters (module docstring).
     tau: the weight of all three terms; ``tau_A``, ``tau_W``, ``tau_h`` override it one by one.
     fraction: share of each PLRNN's units that are regularised (the first floor(fraction * M)).
+    reduce: "mean" (the authors' code, default) or "sum" (the paper's equation); module docstring.
 
   Returns:
     A float32 scalar, differentiable in params; add it to a task loss, or use
@@ -92,16 +108,17 @@ def mar_penalty(params, *, tau: float = TAU, tau_A: float | None = None, tau_W: 
   References:
     Schmidt et al., ICLR 2021, eq. 4.
   """
+  _check_reduce(reduce)
   blocks = plrnn_blocks(params)
   if not blocks:
     raise ValueError("mar_penalty: params hold no PLRNN parameters (a dict with A (M,), W (M, M), h (M,)); "
                      "manifold-attractor regularisation applies to --cell=plrnn")
   taus = tuple(tau if t is None else t for t in (tau_A, tau_W, tau_h))
-  return sum(_block_penalty(p, *taus, fraction) for p in blocks)
+  return sum(_block_penalty(p, *taus, fraction, reduce) for p in blocks)
 
 
 def add_manifold_attractor_reg(tau: float = TAU, *, tau_A: float | None = None, tau_W: float | None = None,
-                               tau_h: float | None = None, fraction: float = FRACTION
+                               tau_h: float | None = None, fraction: float = FRACTION, reduce: str = "mean"
                                ) -> optax.GradientTransformationExtraArgs:
   """Adds the gradient of ``mar_penalty`` to the updates, like ``optax.add_decayed_weights`` adds weight decay.
 
@@ -110,7 +127,7 @@ def add_manifold_attractor_reg(tau: float = TAU, *, tau_A: float | None = None, 
   regularisation, as AdamW does with weight decay.
 
   Args:
-    tau, tau_A, tau_W, tau_h, fraction: as for ``mar_penalty``.
+    tau, tau_A, tau_W, tau_h, fraction, reduce: as for ``mar_penalty``.
 
   Returns:
     An optax ``GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -118,8 +135,9 @@ def add_manifold_attractor_reg(tau: float = TAU, *, tau_A: float | None = None, 
   References:
     Schmidt et al., ICLR 2021.
   """
-  kwargs = dict(tau=tau, tau_A=tau_A, tau_W=tau_W, tau_h=tau_h, fraction=fraction)
-  regularised_units(1, fraction)   # a bad fraction fails here, not inside a trace
+  kwargs = dict(tau=tau, tau_A=tau_A, tau_W=tau_W, tau_h=tau_h, fraction=fraction, reduce=reduce)
+  regularised_units(1, fraction)   # a bad fraction or reduction fails here, not inside a trace
+  _check_reduce(reduce)
   for name, t in (("tau", tau), ("tau_A", tau_A), ("tau_W", tau_W), ("tau_h", tau_h)):
     if t is not None and not t >= 0:
       raise ValueError(f"{name}: must be >= 0, got {t!r}")
