@@ -4,11 +4,11 @@ free-running trajectories with the system's.
     python experiments/dsr.py --system=lorenz63 --method=stf --interval=25 --seeds=4
     python experiments/dsr.py --system=bursting_neuron --method=gtf --alpha=adaptive --mar_tau=1 --hidden=30
 
-The data (--samples points, standardised, optional --noise) come from ``rnnstab.dsr.simulate``; the first 80%
-train every seed (one vmapped program), the last 20% are held out. Each seed then runs freely from the first
-held-out point for as many steps as were held out, and is scored by D_stsp (30 bins per dimension, and by
-Gaussian mixtures), D_H and
-its maximal Lyapunov exponent against the system's own (per unit time). Writes a run directory under --out
+The data (--samples points, standardised) come from ``rnnstab.dsr.simulate``; the first 80% train every seed
+(one vmapped program), with --noise as observation noise, the last 20% are held out clean. Each seed then
+runs freely from the first held-out point for 1.25 times as many steps as were held out, drops the first
+quarter as transient (the reconstruction papers' protocol), and is scored by D_stsp (30 bins per dimension,
+and by Gaussian mixtures), D_H and its maximal Lyapunov exponent against the system's own (per unit time). Writes a run directory under --out
 with config.json, summary.json, losses.png, attractor.png and spectra.png (the held-out data against the best
 seed's generated trajectory), and prints the per-seed table.
 """
@@ -27,11 +27,14 @@ from rnnstab.dsr import (SYSTEMS, max_lyapunov, power_spectrum_distance, simulat
                          state_space_divergence_gmm)
 from rnnstab.dsr.measures import smoothed_power_spectrum
 from rnnstab.dsr.systems import integrate
-from rnnstab.dsr.teacher_forcing import METHODS, DSRConfig, generate, make_cell, plrnn_map, train
+from rnnstab.dsr.teacher_forcing import METHODS, DSRConfig, generate, initial_latent, make_cell, plrnn_map, train
 
 flags.DEFINE_string("system", "lorenz63", f"the system to reconstruct: {', '.join(sorted(SYSTEMS))}")
 flags.DEFINE_integer("samples", 20000, "data points simulated (80% train, 20% held out)")
-flags.DEFINE_float("noise", 0.0, "observation noise, as a fraction of each variable's standard deviation")
+flags.DEFINE_float("noise", 0.0, "observation noise on the training data, as a fraction of each variable's "
+                   "standard deviation")
+flags.DEFINE_float("tf_noise", DSRConfig.tf_noise, "std of fresh noise on the teacher signal (standardised data)")
+flags.DEFINE_enum("init", DSRConfig.init, ["talathi_vartak", "default"], "the PLRNN's recurrent init")
 flags.DEFINE_string("method", DSRConfig.method, f"teacher forcing: {', '.join(METHODS)}")
 flags.DEFINE_integer("interval", DSRConfig.interval, "tau of sparse teacher forcing")
 flags.DEFINE_string("alpha", str(DSRConfig.alpha), "GTF weight in [0, 1], or adaptive")
@@ -40,6 +43,8 @@ flags.DEFINE_integer("window", DSRConfig.window, "steps per training window")
 flags.DEFINE_integer("batch", DSRConfig.batch, "windows per step")
 flags.DEFINE_integer("steps", DSRConfig.steps, "optimiser steps")
 flags.DEFINE_float("lr", DSRConfig.lr, "Adam learning rate")
+flags.DEFINE_enum("lr_schedule", DSRConfig.lr_schedule, ["exponential", "multistep"],
+                  "exponential (to --lr * --lr_decay) or multistep (x0.1 at 10%, 80%, 90% of the steps)")
 flags.DEFINE_float("lr_decay", DSRConfig.lr_decay, "final learning rate / --lr (exponential decay; 1: constant)")
 flags.DEFINE_float("clip", DSRConfig.clip, "global gradient-norm clip (0: none)")
 flags.DEFINE_float("mar_tau", DSRConfig.mar_tau, "manifold-attractor regularisation (0: off; >0 also AWh init)")
@@ -62,9 +67,9 @@ def _config() -> DSRConfig:
     except ValueError:
       raise ValueError(f"--alpha: must be a number in [0, 1] or 'adaptive', got {alpha!r}") from None
   return DSRConfig(hidden=FLAGS.hidden, method=FLAGS.method, interval=FLAGS.interval, alpha=alpha,
-                   window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr, lr_decay=FLAGS.lr_decay,
-                   clip=FLAGS.clip,
-                   mar_tau=FLAGS.mar_tau)
+                   window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr,
+                   lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init,
+                   tf_noise=FLAGS.tf_noise, mar_tau=FLAGS.mar_tau)
 
 
 def true_lyapunov(system: str, x0, steps: int) -> float:
@@ -117,11 +122,13 @@ def main(argv):
     print(f"dsr.py: error: {e}", file=sys.stderr)
     sys.exit(2)
   key = jax.random.key(FLAGS.seed)
-  raw = simulate(FLAGS.system, jax.random.fold_in(key, 1), FLAGS.samples, noise=FLAGS.noise)
+  raw = simulate(FLAGS.system, jax.random.fold_in(key, 1), FLAGS.samples)
   mu, sd = jnp.mean(raw, 0), jnp.std(raw, 0)
   data = (raw - mu) / sd
   split = int(0.8 * FLAGS.samples)
   train_data, test = data[:split], data[split:]
+  if FLAGS.noise > 0:   # standardised data: the noise's std is --noise of each variable's
+    train_data = train_data + FLAGS.noise * jax.random.normal(jax.random.fold_in(key, 3), train_data.shape)
   results.write_json(run_dir / "config.json", {"system": FLAGS.system, "samples": FLAGS.samples,
                                                 "noise": FLAGS.noise, "seeds": FLAGS.seeds, "seed": FLAGS.seed,
                                                 **dataclasses.asdict(config)})
@@ -135,14 +142,15 @@ def main(argv):
     sys.exit(2)
   cell = make_cell(config)
   n_test = test.shape[0]
-  gens = jax.jit(jax.vmap(lambda p: generate(cell, p, test[0], n_test)))(params)
+  transient = n_test // 4
+  gens = jax.jit(jax.vmap(lambda p: generate(cell, p, test[0], transient + n_test)[transient:]))(params)
   lam_true = true_lyapunov(FLAGS.system, raw[split], 5000)
   rows = []
   for s in range(FLAGS.seeds):
     p = jax.tree_util.tree_map(lambda x: x[s], params)
     gen = gens[s]
     finite = bool(jnp.all(jnp.isfinite(gen)))
-    z = jnp.concatenate([test[0], p["z0"][test.shape[1]:]])
+    z = initial_latent(p, test[0])
     dt = SYSTEMS[FLAGS.system][1]
     rows.append({"seed": s, "final_loss": float(losses[s, -1]), "finite": finite,
                  "d_stsp": float(state_space_divergence(test, gen)) if finite else None,

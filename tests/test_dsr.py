@@ -65,16 +65,50 @@ def test_bursting_neuron_fires_bursts_of_spikes():
 
 
 from rnnstab.cells.plrnn import PLRNN  # noqa: E402
-from rnnstab.dsr.teacher_forcing import (DSRConfig, adaptive_alpha, forced_loss, generate, make_cell,  # noqa: E402
-                                         plrnn_map, train)
+from rnnstab.dsr.teacher_forcing import (DSRConfig, adaptive_alpha, forced_loss, generate, init_params,  # noqa: E402
+                                         learning_rate, make_cell, plrnn_map, train)
 
 
 @pytest.fixture(scope="module")
 def small_model():
-  cell = PLRNN(hidden_size=5)
-  params = cell.init(jax.random.key(4), 0)
+  cfg = DSRConfig(hidden=5)
+  params = init_params(cfg, jax.random.key(4), 3)
+  params = {**params, "L": jax.random.normal(jax.random.key(8), (2, 3))}   # a non-trivial L x_0
   window = jax.random.normal(jax.random.key(5), (12, 3))
-  return cell, params, window
+  return make_cell(cfg), params, window
+
+
+def test_init_is_talathi_vartak_with_hidden_units_started_from_the_data():
+  p = init_params(DSRConfig(hidden=6), jax.random.key(0), 2)
+  aw = np.diag(np.asarray(p["A"])) + np.asarray(p["W"]).T      # the paper's A + W
+  np.testing.assert_allclose(aw, aw.T, atol=1e-6)               # (I + R^T R / M) / lambda_max: symmetric,
+  eig = np.linalg.eigvalsh(aw)
+  assert eig.max() == pytest.approx(1.0, abs=1e-5) and eig.min() > 0   # positive definite, radius 1
+  assert "z0" not in p and p["L"].shape == (4, 2) and not np.any(p["L"])
+  reg = init_params(DSRConfig(hidden=6, mar_tau=1.0), jax.random.key(0), 2)
+  np.testing.assert_array_equal(reg["A"][:3], 1.0)             # AWh on top when regularised
+  np.testing.assert_array_equal(reg["A"][3:], p["A"][3:])
+
+
+def test_teacher_signal_forces_while_the_data_scores():
+  """With every unit observed and tau = 1, each prediction starts from the teacher value s_t and is scored
+  against the data x_{t+1}."""
+  cfg = DSRConfig(hidden=3)
+  cell, params = make_cell(cfg), init_params(cfg, jax.random.key(1), 3)
+  x = jax.random.normal(jax.random.key(2), (9, 3))
+  s = x + 0.3 * jax.random.normal(jax.random.key(3), x.shape)
+  want = jnp.mean(jnp.square(jax.vmap(plrnn_map(cell, params))(s[:-1]) - x[1:]))
+  np.testing.assert_allclose(forced_loss(cell, params, x, method="stf", interval=1, teacher=s), want, rtol=1e-5)
+  np.testing.assert_allclose(forced_loss(cell, params, x, method="stf", interval=1, teacher=x),
+                             forced_loss(cell, params, x, method="stf", interval=1), rtol=1e-6)
+
+
+def test_learning_rate_schedules():
+  multi = learning_rate(DSRConfig(steps=100, lr=1e-3, lr_schedule="multistep"))
+  np.testing.assert_allclose([multi(i) for i in (0, 9, 10, 79, 80, 90, 99)],
+                             [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-6, 1e-6], rtol=1e-5)
+  expo = learning_rate(DSRConfig(steps=101, lr=1e-3, lr_decay=0.01))
+  np.testing.assert_allclose([expo(0), expo(50), expo(100)], [1e-3, 1e-4, 1e-5], rtol=1e-4)
 
 
 def test_teacher_forcing_limits(small_model):
@@ -104,13 +138,13 @@ def test_training_lowers_the_forced_loss_on_lorenz(trajectories, method):
   x = (x - x.mean(0)) / x.std(0)
   # STF with the learning rate decaying tenfold over the run, GTF at a constant one.
   cfg = DSRConfig(hidden=8, method=method, window=30, batch=4, steps=100, lr=1e-2, interval=10, alpha=0.2,
-                  mar_tau=1.0, lr_decay=0.1 if method == "stf" else 1.0)
+                  mar_tau=1.0, lr_decay=0.1 if method == "stf" else 1.0, tf_noise=0.05 if method == "stf" else 0.0)
   with pytest.raises(ValueError, match="--lr_decay: must be in"):
     DSRConfig(lr_decay=0.0)
   key = jax.random.key(7)
   params, losses = jax.jit(lambda k: train(cfg, x, k))(key)
   cell = make_cell(cfg)
-  before = cell.init(jax.random.split(key)[0], 0)    # what train starts from
+  before = init_params(cfg, jax.random.split(key)[0], 3)    # what train starts from
   held_out = jnp.stack([x[s:s + 31] for s in range(5000, 9000, 250)])
   loss = lambda p: float(jnp.mean(jax.vmap(lambda w: forced_loss(cell, p, w, method=method, interval=10,
                                                                    alpha=0.2))(held_out)))

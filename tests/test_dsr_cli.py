@@ -17,6 +17,7 @@ def run(args, cwd):
 
 def test_reconstruction_run_writes_scores_and_plots(tmp_path):
   proc = run(["--method=gtf", "--alpha=adaptive", "--mar_tau=1", "--seeds=2", "--steps=20", "--samples=1000",
+              "--noise=0.05", "--tf_noise=0.05", "--lr_schedule=multistep",
               "--window=40", "--hidden=6", f"--out={tmp_path}", "--name=r"], tmp_path)
   assert proc.returncode == 0, proc.stderr
   summary = json.loads((tmp_path / "r" / "summary.json").read_text())
@@ -35,7 +36,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 def test_bad_settings_name_the_flag():
   for kwargs, message in ((dict(method="tbptt"), "--method: unknown teacher forcing 'tbptt'; valid choices: stf, gtf"),
                           (dict(alpha=1.5), "--alpha: must be a number in [0, 1] or 'adaptive', got 1.5"),
-                          (dict(window=0), "--window: must be a positive integer, got 0")):
+                          (dict(window=0), "--window: must be a positive integer, got 0"),
+                          (dict(lr_schedule="cosine"),
+                           "--lr_schedule: unknown schedule 'cosine'; valid choices: exponential, multistep"),
+                          (dict(init="awh"), "--init: unknown PLRNN init 'awh'; valid choices: talathi_vartak, default"),
+                          (dict(tf_noise=-1.0), "--tf_noise: must be >= 0, got -1.0")):
     with pytest.raises(ValueError) as e:
       DSRConfig(**kwargs)
     assert str(e.value) == message

@@ -34,20 +34,29 @@ class PLRNN(Cell):
   z0 ~ U[0, 1).
   ``recurrent_init="awh"``: then the first floor(reg_fraction * H) units start as perfect integrators,
   A_ii = 1, incoming W_ij = 0, h_i = 0 (the paper's AWh init; ``rnnstab.objectives.manifold_attractor``).
+  ``recurrent_init="talathi_vartak"``: AW = (I + R^T R / H) / lambda_max with R ~ N(0, 1), a symmetric
+  positive-definite matrix of spectral radius 1 (A_ii around 0.4, small W): slow, stable, non-oscillating
+  dynamics, the init of the reconstruction papers' PLRNNs (rnnstab.dsr).
 
-  References: Schmidt et al., ICLR 2021; Durstewitz 2017.
+  References: Schmidt et al., ICLR 2021; Durstewitz 2017; Talathi & Vartak, "Improving performance of
+  recurrent neural network with ReLU nonlinearity", ICLR workshop 2016 (arXiv 1511.03771).
   """
 
   reg_fraction: float = 0.5
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("A", "W")
-  recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "awh")
+  recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "awh", "talathi_vartak")
 
   def init(self, key, input_size):
     H, dt = self.hidden_size, self.param_dtype
     kaw, kh, kc, kz = jax.random.split(key, 4)
-    aw = jax.random.normal(kaw, (H, H), jnp.float32) / math.sqrt(H)
-    aw = aw / jnp.maximum(1.0, jnp.linalg.norm(aw, ord=2))
+    if self.recurrent_init == "talathi_vartak":
+      r = jax.random.normal(kaw, (H, H), jnp.float32)
+      aw = jnp.eye(H) + r.T @ r / H
+      aw = aw / jnp.linalg.eigvalsh(aw)[-1]   # symmetric: its largest eigenvalue is its spectral radius
+    else:
+      aw = jax.random.normal(kaw, (H, H), jnp.float32) / math.sqrt(H)
+      aw = aw / jnp.maximum(1.0, jnp.linalg.norm(aw, ord=2))
     c_scale = math.sqrt(2.0) * math.exp(1.2 / max(H, 6) - 2.4) / math.sqrt(H)
     params = {
         "A": jnp.diag(aw).astype(dt),

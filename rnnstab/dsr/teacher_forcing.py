@@ -1,10 +1,12 @@
 """Training a PLRNN to reproduce a dynamical system: sparse and generalised teacher forcing, free running.
 
 The model is an autonomous PLRNN z_t = A z_{t-1} + W relu(z_{t-1}) + h with M latent units, observed through
-the identity on its first N units (x_hat_t = z_t[:N]), the setting of the teacher-forcing papers. A training
-sample is a window x_0 .. x_T of the data; z_0 = [x_0, z0_tail] (z0_tail learned). At every step the model
+the identity on its first N units (x_hat_t = z_t[:N]), the setting of the teacher-forcing papers, started
+from the Talathi-Vartak init as theirs. A training sample is a window x_0 .. x_T of the data; z_0 = [x_0, L x_0]
+with L (M - N, N) learned, so the unobserved units start from the observed state. At every step the model
 predicts x_hat_t = F(z_{t-1})[:N], the loss is the mean squared error over the window, and the state is then
-pulled towards the data:
+pulled towards the data (optionally noised, ``tf_noise``: the teacher signal gets fresh Gaussian noise every
+step, the targets do not, which keeps the model from relying on exact forcing values):
 
 - sparse teacher forcing ("stf", interval tau): every tau-th step, z_t[:N] <- x_t; between forcings the model
   runs freely, so the gradient sees tau-step horizons and never explodes through chaotic stretches;
@@ -32,9 +34,11 @@ import optax
 
 from rnnstab.cells.plrnn import PLRNN
 from rnnstab.cells.base import f32
-from rnnstab.objectives.manifold_attractor import add_manifold_attractor_reg
+from rnnstab.objectives.manifold_attractor import add_manifold_attractor_reg, awh
 
 METHODS = ("stf", "gtf")
+LR_SCHEDULES = ("exponential", "multistep")
+INITS = ("talathi_vartak", "default")
 
 
 def plrnn_map(cell: PLRNN, params) -> Callable:
@@ -56,13 +60,18 @@ def _spectral_norm(step, z, key, iterations: int = 20):
   return jnp.linalg.norm(jvp(v))
 
 
+def initial_latent(params, x0: jax.Array) -> jax.Array:
+  """z_0 = [x_0, L x_0]: the observed units at the data point, the others a learned linear function of it."""
+  return jnp.concatenate([x0, f32(params["L"]) @ x0])
+
+
 def adaptive_alpha(cell: PLRNN, params, window: jax.Array, key) -> jax.Array:
   """alpha = max(0, 1 - 1/G), G the geometric mean of ||J(z_t)||_2 along a forced trajectory of the window
   (Hess et al. 2023's upper-bound estimate). Not differentiated."""
   params = jax.lax.stop_gradient(params)
   step = plrnn_map(cell, params)
   N = window.shape[-1]
-  z = jnp.concatenate([window[0], f32(params["z0"])[N:]])
+  z = initial_latent(params, window[0])
   zs = jax.vmap(lambda x: z.at[:N].set(x))(window[:-1])   # states at the data (the forcing's fixed points)
   norms = jax.vmap(_spectral_norm, (None, 0, 0))(step, zs, jax.random.split(key, zs.shape[0]))
   G = jnp.exp(jnp.mean(jnp.log(jnp.maximum(norms, 1e-12))))
@@ -70,7 +79,7 @@ def adaptive_alpha(cell: PLRNN, params, window: jax.Array, key) -> jax.Array:
 
 
 def forced_loss(cell: PLRNN, params, window: jax.Array, *, method: str, interval: int = 25,
-                alpha: float | jax.Array = 0.0) -> jax.Array:
+                alpha: float | jax.Array = 0.0, teacher: jax.Array | None = None) -> jax.Array:
   """Mean squared one-step-ahead error of the model over one data window under teacher forcing.
 
   Args:
@@ -80,36 +89,38 @@ def forced_loss(cell: PLRNN, params, window: jax.Array, *, method: str, interval
     method: "stf" (force every ``interval`` steps) or "gtf" (mix with weight ``alpha`` every step).
     interval: tau of sparse teacher forcing.
     alpha: the GTF weight in [0, 1] (1: full teacher forcing, 0: free running).
+    teacher: (T + 1, N) values the state is forced to and started from (default: the window itself; a
+      noised copy for ``tf_noise``); the loss always scores the window.
 
   Returns:
     Scalar loss, differentiable in params.
   """
   if method not in METHODS:
     raise ValueError(f"method: unknown teacher forcing {method!r}; valid choices: {', '.join(METHODS)}")
+  teacher = window if teacher is None else teacher
   step = plrnn_map(cell, params)
   N = window.shape[-1]
-  z0 = jnp.concatenate([window[0], f32(params["z0"])[N:]])
 
-  def body(z, tx):
-    t, x = tx
+  def body(z, txs):
+    t, x, s = txs
     z = step(z)
     err = jnp.mean(jnp.square(z[:N] - x))
     if method == "stf":
-      z = jnp.where((t + 1) % interval == 0, z.at[:N].set(x), z)
+      z = jnp.where((t + 1) % interval == 0, z.at[:N].set(s), z)
     else:
-      z = z.at[:N].set((1.0 - alpha) * z[:N] + alpha * x)
+      z = z.at[:N].set((1.0 - alpha) * z[:N] + alpha * s)
     return z, err
 
-  _, errs = jax.lax.scan(body, z0, (jnp.arange(window.shape[0] - 1), window[1:]))
+  _, errs = jax.lax.scan(body, initial_latent(params, teacher[0]),
+                         (jnp.arange(window.shape[0] - 1), window[1:], teacher[1:]))
   return jnp.mean(errs)
 
 
 def generate(cell: PLRNN, params, x0: jax.Array, steps: int) -> jax.Array:
-  """(steps, N) observations of the freely running model started at z_0 = [x0, z0_tail]."""
+  """(steps, N) observations of the freely running model started at z_0 = [x0, L x0]."""
   step = plrnn_map(cell, params)
   N = x0.shape[-1]
-  z0 = jnp.concatenate([x0, f32(params["z0"])[N:]])
-  return jax.lax.scan(lambda z, _: (step(z), step(z)[:N]), z0, None, length=steps)[1]
+  return jax.lax.scan(lambda z, _: (step(z), step(z)[:N]), initial_latent(params, x0), None, length=steps)[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,9 +136,14 @@ class DSRConfig:
     batch: windows per step.
     steps: optimiser steps.
     lr: Adam learning rate at the first step.
-    lr_decay: the learning rate decays exponentially to lr * lr_decay at the last step (1: constant; the
-      teacher-forcing papers decay 1e-3 to 1e-5, i.e. 0.01).
+    lr_schedule: "exponential": decays to lr * lr_decay at the last step (1: constant; GTF's code decays
+      1e-3 towards 1e-6); "multistep": lr for the first 10% of the steps, then 0.1 lr, 0.01 lr from 80%
+      and 0.001 lr from 90% (the dendPLRNN code's schedule; ignores lr_decay).
+    lr_decay: final / initial learning rate of the exponential schedule.
     clip: global gradient-norm clip (0: none).
+    init: the PLRNN's recurrent init: "talathi_vartak" (the reconstruction papers') or "default" (the
+      rPLRNN benchmarks' random init); manifold-attractor regularisation then sets AWh on top.
+    tf_noise: standard deviation of the Gaussian noise added to the teacher signal (data standardised).
     mar_tau: manifold-attractor regularisation strength (0: off) on ``mar_fraction`` of the units.
     mar_fraction: share of regularised units.
   """
@@ -140,8 +156,11 @@ class DSRConfig:
   batch: int = 16
   steps: int = 2000
   lr: float = 1e-3
+  lr_schedule: str = "exponential"
   lr_decay: float = 1.0
   clip: float = 10.0
+  init: str = "talathi_vartak"
+  tf_noise: float = 0.0
   mar_tau: float = 0.0
   mar_fraction: float = 0.5
 
@@ -152,6 +171,12 @@ class DSRConfig:
       raise ValueError(f"--alpha: must be a number in [0, 1] or 'adaptive', got {self.alpha!r}")
     if not 0 < self.lr_decay <= 1:
       raise ValueError(f"--lr_decay: must be in (0, 1], got {self.lr_decay!r}")
+    if self.lr_schedule not in LR_SCHEDULES:
+      raise ValueError(f"--lr_schedule: unknown schedule {self.lr_schedule!r}; valid choices: {', '.join(LR_SCHEDULES)}")
+    if self.init not in INITS:
+      raise ValueError(f"--init: unknown PLRNN init {self.init!r}; valid choices: {', '.join(INITS)}")
+    if not self.tf_noise >= 0:
+      raise ValueError(f"--tf_noise: must be >= 0, got {self.tf_noise!r}")
     for name in ("hidden", "interval", "window", "batch", "steps"):
       v = getattr(self, name)
       if not isinstance(v, int) or v < 1:
@@ -159,9 +184,26 @@ class DSRConfig:
 
 
 def make_cell(config: DSRConfig) -> PLRNN:
-  """The PLRNN that ``train`` fits for ``config`` (AWh-initialised when manifold-attractor regularised)."""
-  return PLRNN(hidden_size=config.hidden, recurrent_init="awh" if config.mar_tau > 0 else "default",
-               reg_fraction=config.mar_fraction)
+  """The PLRNN that ``train`` fits for ``config``."""
+  return PLRNN(hidden_size=config.hidden, recurrent_init=config.init, reg_fraction=config.mar_fraction)
+
+
+def init_params(config: DSRConfig, key, n_observed: int) -> dict:
+  """The PLRNN's params (AWh on top when manifold-attractor regularised) with L (M - N, N) = 0 in place of
+  the cell's fixed z0."""
+  params = make_cell(config).init(key, 0)
+  if config.mar_tau > 0:
+    params = awh(params, config.mar_fraction)
+  params = {k: v for k, v in params.items() if k != "z0"}
+  return {**params, "L": jnp.zeros((config.hidden - n_observed, n_observed), jnp.float32)}
+
+
+def learning_rate(config: DSRConfig) -> optax.Schedule:
+  """The learning rate per step of ``config.lr_schedule``."""
+  if config.lr_schedule == "multistep":
+    bounds = {max(int(f * config.steps), 1): 0.1 for f in (0.1, 0.8, 0.9)}
+    return optax.piecewise_constant_schedule(config.lr, bounds)
+  return optax.exponential_decay(config.lr, transition_steps=max(config.steps - 1, 1), decay_rate=config.lr_decay)
 
 
 def train(config: DSRConfig, data: jax.Array, key) -> tuple[dict, jax.Array]:
@@ -178,31 +220,30 @@ def train(config: DSRConfig, data: jax.Array, key) -> tuple[dict, jax.Array]:
     raise ValueError(f"--window: {config.window} does not fit in {data.shape[0]} data points")
   cell = make_cell(config)
   k_init, k_train = jax.random.split(key)
-  params = cell.init(k_init, 0)
+  params = init_params(config, k_init, N)
   parts = []
   if config.mar_tau > 0:
     parts.append(add_manifold_attractor_reg(config.mar_tau, fraction=config.mar_fraction))
   if config.clip > 0:
     parts.append(optax.clip_by_global_norm(config.clip))
-  schedule = optax.exponential_decay(config.lr, transition_steps=max(config.steps - 1, 1),
-                                     decay_rate=config.lr_decay)
-  opt = optax.chain(*parts, optax.adam(schedule))
+  opt = optax.chain(*parts, optax.adam(learning_rate(config)))
 
-  def loss(params, windows, alpha):
-    per = jax.vmap(lambda w: forced_loss(cell, params, w, method=config.method, interval=config.interval,
-                                         alpha=alpha))(windows)
+  def loss(params, windows, teachers, alpha):
+    per = jax.vmap(lambda w, s: forced_loss(cell, params, w, method=config.method, interval=config.interval,
+                                            alpha=alpha, teacher=s))(windows, teachers)
     return jnp.mean(per)
 
   def body(carry, i):
     params, opt_state = carry
-    k_win, k_alpha = jax.random.split(jax.random.fold_in(k_train, i))
+    k_win, k_alpha, k_noise = jax.random.split(jax.random.fold_in(k_train, i), 3)
     starts = jax.random.randint(k_win, (config.batch,), 0, data.shape[0] - config.window - 1)
     windows = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(data, s, config.window + 1))(starts)
     if config.method == "gtf" and config.alpha == "adaptive":
       alpha = adaptive_alpha(cell, params, windows[0], k_alpha)
     else:
       alpha = jnp.float32(config.alpha if config.method == "gtf" else 0.0)
-    value, grads = jax.value_and_grad(loss)(params, windows, alpha)
+    teachers = windows + config.tf_noise * jax.random.normal(k_noise, windows.shape) if config.tf_noise else windows
+    value, grads = jax.value_and_grad(loss)(params, windows, teachers, alpha)
     updates, opt_state = opt.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), value
 
