@@ -38,6 +38,8 @@ flags.DEFINE_enum("init", DSRConfig.init, ["talathi_vartak", "default"], "the PL
 flags.DEFINE_string("method", DSRConfig.method, f"teacher forcing: {', '.join(METHODS)}")
 flags.DEFINE_integer("interval", DSRConfig.interval, "tau of sparse teacher forcing")
 flags.DEFINE_string("alpha", str(DSRConfig.alpha), "GTF weight in [0, 1], or adaptive")
+flags.DEFINE_integer("alpha_every", DSRConfig.alpha_every, "steps between estimates of the adaptive GTF alpha")
+flags.DEFINE_float("alpha_gamma", DSRConfig.alpha_gamma, "annealing of the adaptive alpha towards smaller estimates")
 flags.DEFINE_integer("hidden", DSRConfig.hidden, "latent units M")
 flags.DEFINE_integer("window", DSRConfig.window, "steps per training window")
 flags.DEFINE_integer("batch", DSRConfig.batch, "windows per step")
@@ -67,6 +69,7 @@ def _config() -> DSRConfig:
     except ValueError:
       raise ValueError(f"--alpha: must be a number in [0, 1] or 'adaptive', got {alpha!r}") from None
   return DSRConfig(hidden=FLAGS.hidden, method=FLAGS.method, interval=FLAGS.interval, alpha=alpha,
+                   alpha_every=FLAGS.alpha_every, alpha_gamma=FLAGS.alpha_gamma,
                    window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr,
                    lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init,
                    tf_noise=FLAGS.tf_noise, mar_tau=FLAGS.mar_tau)

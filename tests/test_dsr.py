@@ -65,7 +65,7 @@ def test_bursting_neuron_fires_bursts_of_spikes():
 
 
 from rnnstab.cells.plrnn import PLRNN  # noqa: E402
-from rnnstab.dsr.teacher_forcing import (DSRConfig, adaptive_alpha, forced_loss, generate, init_params,  # noqa: E402
+from rnnstab.dsr.teacher_forcing import (DSRConfig, adaptive_alpha, anneal_alpha, forced_loss, generate, init_params,  # noqa: E402
                                          learning_rate, make_cell, plrnn_map, train)
 
 
@@ -130,6 +130,11 @@ def test_adaptive_alpha_cancels_the_jacobian_growth(small_model):
   np.testing.assert_allclose(adaptive_alpha(cell, expanding, window, jax.random.key(6)), 0.5, rtol=1e-4)
   contracting = {**expanding, "A": jnp.full(5, 0.5)}
   assert float(adaptive_alpha(cell, contracting, window, jax.random.key(6))) == 0.0
+
+
+def test_adaptive_alpha_rises_at_once_and_relaxes_slowly():
+  np.testing.assert_allclose(anneal_alpha(jnp.float32(0.2), jnp.float32(0.6), 0.999), 0.6)
+  np.testing.assert_allclose(anneal_alpha(jnp.float32(0.6), jnp.float32(0.2), 0.9), 0.9 * 0.6 + 0.1 * 0.2, rtol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["stf", "gtf"])

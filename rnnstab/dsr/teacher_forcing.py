@@ -11,9 +11,11 @@ step, the targets do not, which keeps the model from relying on exact forcing va
 - sparse teacher forcing ("stf", interval tau): every tau-th step, z_t[:N] <- x_t; between forcings the model
   runs freely, so the gradient sees tau-step horizons and never explodes through chaotic stretches;
 - generalised teacher forcing ("gtf", alpha): every step, z_t[:N] <- (1 - alpha) z_t[:N] + alpha x_t. With
-  ``alpha="adaptive"`` alpha = max(0, 1 - 1/G) from G, the geometric mean over the window of the one-step
+  ``alpha="adaptive"`` alpha starts at 1 and follows estimates max(0, 1 - 1/G) made every ``alpha_every``
+  steps, G the largest over the batch's windows of the geometric mean over a window of the one-step
   Jacobians' spectral norms (power iteration, no gradient through it): the forcing just cancels the
-  expected growth of the gradient.
+  expected growth of the gradient. A larger estimate is taken at once, a smaller one approached slowly
+  (alpha <- gamma alpha + (1 - gamma) estimate, gamma = 0.999), as Hess et al. anneal it.
 ``generate`` then runs the trained model freely from a data point, for the measures of ``rnnstab.dsr``.
 
 References:
@@ -78,6 +80,12 @@ def adaptive_alpha(cell: PLRNN, params, window: jax.Array, key) -> jax.Array:
   return jnp.maximum(0.0, 1.0 - 1.0 / G)
 
 
+def anneal_alpha(alpha: jax.Array, estimate: jax.Array, gamma: float) -> jax.Array:
+  """Hess et al.'s update of the adaptive GTF weight: up to a larger estimate at once, towards a smaller one
+  by gamma alpha + (1 - gamma) estimate, so the forcing relaxes only as training keeps the Jacobians tame."""
+  return jnp.where(estimate > alpha, estimate, gamma * alpha + (1.0 - gamma) * estimate)
+
+
 def forced_loss(cell: PLRNN, params, window: jax.Array, *, method: str, interval: int = 25,
                 alpha: float | jax.Array = 0.0, teacher: jax.Array | None = None) -> jax.Array:
   """Mean squared one-step-ahead error of the model over one data window under teacher forcing.
@@ -132,6 +140,8 @@ class DSRConfig:
     method: "stf" or "gtf".
     interval: tau of sparse teacher forcing (~ the inverse Lyapunov time in steps: 25 for Lorenz-63 at 0.01).
     alpha: GTF weight, a number in [0, 1] or "adaptive".
+    alpha_every: steps between estimates of the adaptive alpha (5 in Hess et al.'s code).
+    alpha_gamma: annealing factor of the adaptive alpha towards smaller estimates.
     window: T, steps per training window.
     batch: windows per step.
     steps: optimiser steps.
@@ -152,6 +162,8 @@ class DSRConfig:
   method: str = "stf"
   interval: int = 25
   alpha: float | str = "adaptive"
+  alpha_every: int = 5
+  alpha_gamma: float = 0.999
   window: int = 200
   batch: int = 16
   steps: int = 2000
@@ -177,7 +189,9 @@ class DSRConfig:
       raise ValueError(f"--init: unknown PLRNN init {self.init!r}; valid choices: {', '.join(INITS)}")
     if not self.tf_noise >= 0:
       raise ValueError(f"--tf_noise: must be >= 0, got {self.tf_noise!r}")
-    for name in ("hidden", "interval", "window", "batch", "steps"):
+    if not 0 <= self.alpha_gamma < 1:
+      raise ValueError(f"--alpha_gamma: must be in [0, 1), got {self.alpha_gamma!r}")
+    for name in ("hidden", "interval", "window", "batch", "steps", "alpha_every"):
       v = getattr(self, name)
       if not isinstance(v, int) or v < 1:
         raise ValueError(f"--{name}: must be a positive integer, got {v!r}")
@@ -233,19 +247,26 @@ def train(config: DSRConfig, data: jax.Array, key) -> tuple[dict, jax.Array]:
                                             alpha=alpha, teacher=s))(windows, teachers)
     return jnp.mean(per)
 
+  adaptive = config.method == "gtf" and config.alpha == "adaptive"
+
+  def estimate(params, windows, key):
+    keys = jax.random.split(key, windows.shape[0])
+    return jnp.max(jax.vmap(lambda w, k: adaptive_alpha(cell, params, w, k))(windows, keys))
+
   def body(carry, i):
-    params, opt_state = carry
+    params, opt_state, alpha = carry
     k_win, k_alpha, k_noise = jax.random.split(jax.random.fold_in(k_train, i), 3)
     starts = jax.random.randint(k_win, (config.batch,), 0, data.shape[0] - config.window - 1)
     windows = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(data, s, config.window + 1))(starts)
-    if config.method == "gtf" and config.alpha == "adaptive":
-      alpha = adaptive_alpha(cell, params, windows[0], k_alpha)
-    else:
-      alpha = jnp.float32(config.alpha if config.method == "gtf" else 0.0)
+    if adaptive:   # the step counter is not per seed, so this stays a branch under vmap
+      alpha = jax.lax.cond(i % config.alpha_every == 0,
+                           lambda: anneal_alpha(alpha, estimate(params, windows, k_alpha), config.alpha_gamma),
+                           lambda: alpha)
     teachers = windows + config.tf_noise * jax.random.normal(k_noise, windows.shape) if config.tf_noise else windows
     value, grads = jax.value_and_grad(loss)(params, windows, teachers, alpha)
     updates, opt_state = opt.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), value
+    return (optax.apply_updates(params, updates), opt_state, alpha), value
 
-  (params, _), losses = jax.lax.scan(body, (params, opt.init(params)), jnp.arange(config.steps))
+  alpha0 = jnp.float32(1.0 if adaptive else config.alpha if config.method == "gtf" else 0.0)
+  (params, _, _), losses = jax.lax.scan(body, (params, opt.init(params), alpha0), jnp.arange(config.steps))
   return params, losses
