@@ -1,4 +1,4 @@
-"""Smoke version of experiments/rplrnn_paper.py (the full sweep has not been run yet: README, "Manifold-attractor regularisation")."""
+"""Smoke version of experiments/rplrnn_paper.py (its results so far: docs/rplrnn.md)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +13,8 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   assert proc.returncode == 0, proc.stderr
   rows = [l.split("|")[1:3] for l in proc.stdout.splitlines() if l.startswith("| ") and not l.startswith("| model")]
   assert [(m.strip(), t.strip()) for m, t in rows] == [("rplrnn", "8"), ("ornn", "8")]
+  best = [l.split("|")[4] for l in proc.stdout.splitlines() if l.startswith("| rplrnn")][0]
+  assert 0 <= float(best.split("+-")[0]) <= 1
   assert len(list(tmp_path.glob("adding-*"))) == 2
 
 
