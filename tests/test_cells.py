@@ -128,6 +128,16 @@ def test_plrnn_init_and_diagonal_held_at_zero():
   np.testing.assert_allclose(cell.initial_state(p, 2), np.broadcast_to(p["z0"], (2, 20)))
 
 
+def test_mean_centred_plrnn_matches_numpy():
+  cell = PLRNN(hidden_size=7, mean_centre=True, recurrent_init="talathi_vartak")
+  p = cell.init(jax.random.key(1), 3)
+  z, x = jax.random.normal(jax.random.key(2), (4, 7)), jax.random.normal(jax.random.key(3), (4, 3))
+  got = cell.recur(p, z, cell.project(p, x))[0]
+  want = ref.plrnn({k: np.asarray(v, np.float64) for k, v in p.items()}, np.asarray(z, np.float64),
+                   np.asarray(x, np.float64), mean_centre=True)[0]
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_init_is_deterministic_and_hidden_size_validated(name):
   cell = CELLS[name](hidden_size=H)

@@ -34,15 +34,19 @@ class PLRNN(Cell):
   z0 ~ U[0, 1).
   ``recurrent_init="awh"``: then the first floor(reg_fraction * H) units start as perfect integrators,
   A_ii = 1, incoming W_ij = 0, h_i = 0 (the paper's AWh init; ``rnnstab.objectives.manifold_attractor``).
+  ``mean_centre=True``: relu(z - mean_i z_i) in place of relu(z), the mean-centred PLRNN of the
+  reconstruction papers' code, which keeps the thresholds near the state's centre.
   ``recurrent_init="talathi_vartak"``: AW = (I + R^T R / H) / lambda_max with R ~ N(0, 1), a symmetric
   positive-definite matrix of spectral radius 1 (A_ii around 0.4, small W): slow, stable, non-oscillating
   dynamics, the init of the reconstruction papers' PLRNNs (rnnstab.dsr).
 
-  References: Schmidt et al., ICLR 2021; Durstewitz 2017; Talathi & Vartak, "Improving performance of
+  References: Schmidt et al., ICLR 2021; Durstewitz 2017; Brenner et al., "Tractable dendritic RNNs for
+  reconstructing nonlinear dynamical systems", ICML 2022 (the mean-centred PLRNN); Talathi & Vartak, "Improving performance of
   recurrent neural network with ReLU nonlinearity", ICLR workshop 2016 (arXiv 1511.03771).
   """
 
   reg_fraction: float = 0.5
+  mean_centre: bool = False
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("A", "W")
   recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "awh", "talathi_vartak")
@@ -83,5 +87,6 @@ class PLRNN(Cell):
 
   def recur(self, params, state, xp):
     W = params["W_offdiag"] if "W_offdiag" in params else self._offdiag(params)
-    z = f32(params["A"]) * state + dot(jax.nn.relu(state), W) + xp
+    act = state - jnp.mean(state, axis=-1, keepdims=True) if self.mean_centre else state
+    z = f32(params["A"]) * state + dot(jax.nn.relu(act), W) + xp
     return z, z

@@ -153,6 +153,7 @@ class DSRConfig:
     clip: global gradient-norm clip (0: none).
     init: the PLRNN's recurrent init: "talathi_vartak" (the reconstruction papers') or "default" (the
       rPLRNN benchmarks' random init); manifold-attractor regularisation then sets AWh on top.
+    mean_centre: the mean-centred PLRNN (relu(z - mean z)), as the reconstruction papers' vanilla PLRNN.
     tf_noise: standard deviation of the Gaussian noise added to the teacher signal (data standardised).
     mar_tau: manifold-attractor regularisation strength (0: off) on ``mar_fraction`` of the units.
     mar_fraction: share of regularised units.
@@ -172,6 +173,7 @@ class DSRConfig:
   lr_decay: float = 1.0
   clip: float = 10.0
   init: str = "talathi_vartak"
+  mean_centre: bool = False
   tf_noise: float = 0.0
   mar_tau: float = 0.0
   mar_fraction: float = 0.5
@@ -199,7 +201,8 @@ class DSRConfig:
 
 def make_cell(config: DSRConfig) -> PLRNN:
   """The PLRNN that ``train`` fits for ``config``."""
-  return PLRNN(hidden_size=config.hidden, recurrent_init=config.init, reg_fraction=config.mar_fraction)
+  return PLRNN(hidden_size=config.hidden, recurrent_init=config.init, reg_fraction=config.mar_fraction,
+               mean_centre=config.mean_centre)
 
 
 def init_params(config: DSRConfig, key, n_observed: int) -> dict:
