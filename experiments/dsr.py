@@ -2,6 +2,9 @@
 free-running trajectories with the system's.
 
     python experiments/dsr.py --system=lorenz63 --method=stf --interval=25 --seeds=4
+    python experiments/dsr.py --system=lorenz63 --method=stf --interval=25 --window=200 --batch=16 --hidden=30 \
+        --samples=125000 --tf_noise=0.05 --steps=80000 --lr=1e-3 --lr_decay=0.1 --mean_centre --clip=10 --seeds=2
+        # reconstructs Lorenz-63 (docs/rplrnn.md)
     python experiments/dsr.py --system=bursting_neuron --method=gtf --alpha=adaptive --mar_tau=1 --hidden=30
 
 The data (--samples points, standardised) come from ``rnnstab.dsr.simulate``; the first 80% train every seed
