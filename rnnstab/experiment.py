@@ -260,7 +260,7 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
   start_params = seed0(states.params) if (report.wanted(config) and start is None) else None
   t1, analysis_at_start, done_at_start = time.perf_counter(), analysis_s, done
   status, diverged_at = _status(states)
-  interrupted = False
+  interrupted = all_diverged = False
   elapsed = lambda: train_s_before + time.perf_counter() - t1 - (analysis_s - analysis_at_start)
   try:
     end = 0
@@ -289,6 +289,11 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
       score_txt = f"{np.mean(score):.4f} +- {np.std(score):.4f}" if score.size else "n/a"
       log(f"[step {done:>6}/{config.steps}] {progress_bar(done, config.steps)}  eval_{trainer.task.metric} "
           f"{score_txt}  healthy {sum(healthy)}/{S}  {wall:6.1f}s elapsed, ETA {eta:5.1f}s")
+      if not any(healthy) and done < config.steps:
+        # A diverged seed stays diverged (its state is frozen), so the remaining steps could change nothing.
+        all_diverged = True
+        log(f"[rnnstab] every seed has diverged; stopping after {done} steps")
+        break
   except KeyboardInterrupt:
     # Keep what was computed: the summary below describes the last completed evaluation.
     interrupted = True
@@ -313,6 +318,7 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
       "chance": trainer.task.chance,
       "completed_steps": done,
       "interrupted": interrupted,
+      "all_diverged": all_diverged,
       "resumed_at": resumed_at,
       "healthy_seeds": int(sum(ok)),
       "final": {k: results.mean_std(v, ok) for k, v in finals.items()},

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -175,7 +176,8 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, metric: str, 
   fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
   for i in range(len(seeds)):
     ax.plot(steps, grid[i], color="tab:blue", alpha=0.3, lw=0.8)
-  with np.errstate(all="ignore"):
+  with warnings.catch_warnings():   # steps where no seed was healthy have no mean
+    warnings.simplefilter("ignore", RuntimeWarning)
     ax.plot(steps, np.nanmean(grid, axis=0), color="tab:blue", lw=2.2, label=f"mean over {len(seeds)} seeds")
   if chance is not None:
     ax.axhline(chance, color="gray", ls="--", lw=1, label=chance_label)

@@ -30,6 +30,17 @@ def test_interrupted_run_keeps_what_was_computed(tmp_path):
   assert (d / "learning_curve.png").exists()
 
 
+def test_a_run_whose_every_seed_diverged_stops_and_says_so(tmp_path):
+  lines = []
+  summary = run(Config(cell="relu", init="identity", task="copy", seeds=2, hidden=8, layers=1, seq_len=6, batch=4,
+                       steps=8, log_every=2, eval_batch=8, lr=1e30), out=str(tmp_path), name="boom",
+                log=lines.append)
+  assert summary["all_diverged"] and summary["healthy_seeds"] == 0 and summary["completed_steps"] < 8
+  assert all(s["status"].startswith("diverged at step") for s in summary["seeds"])
+  assert any("every seed has diverged; stopping after" in l for l in lines)
+  assert summary["final"]["eval_mse"]["n"] == 0
+
+
 def test_mean_std_counts_only_healthy_seeds():
   agg = results.mean_std([1.0, 3.0, None, 100.0], [True, True, True, False])
   assert agg == {"mean": 2.0, "std": pytest.approx(1.41421356), "n": 2}
