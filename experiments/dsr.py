@@ -37,6 +37,7 @@ flags.DEFINE_integer("samples", 20000, "data points simulated (80% train, 20% he
 flags.DEFINE_float("noise", 0.0, "observation noise on the training data, as a fraction of each variable's "
                    "standard deviation")
 flags.DEFINE_float("tf_noise", DSRConfig.tf_noise, "std of fresh noise on the teacher signal (standardised data)")
+flags.DEFINE_float("latent_clip", DSRConfig.latent_clip, "clip the latent state to [-c, c] every step (0: off)")
 flags.DEFINE_bool("mean_centre", DSRConfig.mean_centre, "mean-centred PLRNN: relu(z - mean z)")
 flags.DEFINE_enum("init", DSRConfig.init, ["talathi_vartak", "default"], "the PLRNN's recurrent init")
 flags.DEFINE_string("method", DSRConfig.method, f"teacher forcing: {', '.join(METHODS)}")
@@ -75,7 +76,7 @@ def _config() -> DSRConfig:
   return DSRConfig(hidden=FLAGS.hidden, method=FLAGS.method, interval=FLAGS.interval, alpha=alpha,
                    alpha_every=FLAGS.alpha_every, alpha_gamma=FLAGS.alpha_gamma,
                    window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr,
-                   lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init, mean_centre=FLAGS.mean_centre,
+                   lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init, mean_centre=FLAGS.mean_centre, latent_clip=FLAGS.latent_clip,
                    tf_noise=FLAGS.tf_noise, mar_tau=FLAGS.mar_tau)
 
 

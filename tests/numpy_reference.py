@@ -79,15 +79,17 @@ def nbrc(p, h, x):
   return h, h
 
 
-def plrnn(p, z, s, mean_centre=False):
+def plrnn(p, z, s, mean_centre=False, clip_range=0.0):
   """z_t = A z_{t-1} + W relu(z_{t-1}) + h + C s_t in the paper's orientation (W_ij: from j to i); with
-  mean_centre, relu(z - mean(z)) (the mean-centred PLRNN)."""
+  mean_centre, relu(z - mean(z)) (the mean-centred PLRNN); with clip_range c > 0, clipped to [-c, c]."""
   A = np.diag(np.asarray(p["A"], np.float64))
   W_paper = np.asarray(p["W"], np.float64).T.copy()
   np.fill_diagonal(W_paper, 0.0)
   C_paper = np.asarray(p["C"], np.float64).T
   act = z - z.mean(axis=-1, keepdims=True) if mean_centre else z
   z = (A @ z.T + W_paper @ np.maximum(act, 0).T + p["h"][:, None] + C_paper @ s.T).T
+  if clip_range > 0:
+    z = np.clip(z, -clip_range, clip_range)
   return z, z
 
 

@@ -128,14 +128,17 @@ def test_plrnn_init_and_diagonal_held_at_zero():
   np.testing.assert_allclose(cell.initial_state(p, 2), np.broadcast_to(p["z0"], (2, 20)))
 
 
-def test_mean_centred_plrnn_matches_numpy():
-  cell = PLRNN(hidden_size=7, mean_centre=True, recurrent_init="talathi_vartak")
+@pytest.mark.parametrize("clip_range", [0.0, 0.5])
+def test_mean_centred_and_clipped_plrnn_matches_numpy(clip_range):
+  cell = PLRNN(hidden_size=7, mean_centre=True, clip_range=clip_range, recurrent_init="talathi_vartak")
   p = cell.init(jax.random.key(1), 3)
-  z, x = jax.random.normal(jax.random.key(2), (4, 7)), jax.random.normal(jax.random.key(3), (4, 3))
+  z, x = 2 * jax.random.normal(jax.random.key(2), (4, 7)), jax.random.normal(jax.random.key(3), (4, 3))
   got = cell.recur(p, z, cell.project(p, x))[0]
   want = ref.plrnn({k: np.asarray(v, np.float64) for k, v in p.items()}, np.asarray(z, np.float64),
-                   np.asarray(x, np.float64), mean_centre=True)[0]
+                   np.asarray(x, np.float64), mean_centre=True, clip_range=clip_range)[0]
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  if clip_range:
+    assert np.abs(np.asarray(got)).max() == pytest.approx(clip_range)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))

@@ -40,7 +40,8 @@ def test_bad_settings_name_the_flag():
                           (dict(lr_schedule="cosine"),
                            "--lr_schedule: unknown schedule 'cosine'; valid choices: exponential, multistep"),
                           (dict(init="awh"), "--init: unknown PLRNN init 'awh'; valid choices: talathi_vartak, default"),
-                          (dict(tf_noise=-1.0), "--tf_noise: must be >= 0, got -1.0")):
+                          (dict(tf_noise=-1.0), "--tf_noise: must be >= 0, got -1.0"),
+                          (dict(latent_clip=-1.0), "--latent_clip: must be >= 0 (0: off), got -1.0")):
     with pytest.raises(ValueError) as e:
       DSRConfig(**kwargs)
     assert str(e.value) == message

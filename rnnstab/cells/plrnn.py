@@ -36,6 +36,8 @@ class PLRNN(Cell):
   A_ii = 1, incoming W_ij = 0, h_i = 0 (the paper's AWh init; ``rnnstab.objectives.manifold_attractor``).
   ``mean_centre=True``: relu(z - mean_i z_i) in place of relu(z), the mean-centred PLRNN of the
   reconstruction papers' code, which keeps the thresholds near the state's centre.
+  ``clip_range=c > 0``: each new state clipped to [-c, c], the reconstruction code's bound that keeps
+  free runs of integrator-like units (A_ii near 1) finite.
   ``recurrent_init="talathi_vartak"``: AW = (I + R^T R / H) / lambda_max with R ~ N(0, 1), a symmetric
   positive-definite matrix of spectral radius 1 (A_ii around 0.4, small W): slow, stable, non-oscillating
   dynamics, the init of the reconstruction papers' PLRNNs (rnnstab.dsr).
@@ -47,6 +49,7 @@ class PLRNN(Cell):
 
   reg_fraction: float = 0.5
   mean_centre: bool = False
+  clip_range: float = 0.0
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("A", "W")
   recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "awh", "talathi_vartak")
@@ -89,4 +92,6 @@ class PLRNN(Cell):
     W = params["W_offdiag"] if "W_offdiag" in params else self._offdiag(params)
     act = state - jnp.mean(state, axis=-1, keepdims=True) if self.mean_centre else state
     z = f32(params["A"]) * state + dot(jax.nn.relu(act), W) + xp
+    if self.clip_range > 0:
+      z = jnp.clip(z, -self.clip_range, self.clip_range)
     return z, z

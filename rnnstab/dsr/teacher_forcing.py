@@ -153,6 +153,8 @@ class DSRConfig:
     clip: global gradient-norm clip (0: none).
     init: the PLRNN's recurrent init: "talathi_vartak" (the reconstruction papers') or "default" (the
       rPLRNN benchmarks' random init); manifold-attractor regularisation then sets AWh on top.
+    latent_clip: clip the latent state to [-c, c] every step (0: off), the clipped PLRNN of the
+      reconstruction code, which bounds free runs (units near perfect integrators can drift otherwise).
     mean_centre: the mean-centred PLRNN (relu(z - mean z)), as the reconstruction papers' vanilla PLRNN.
     tf_noise: standard deviation of the Gaussian noise added to the teacher signal (data standardised).
     mar_tau: manifold-attractor regularisation strength (0: off) on ``mar_fraction`` of the units.
@@ -174,6 +176,7 @@ class DSRConfig:
   clip: float = 10.0
   init: str = "talathi_vartak"
   mean_centre: bool = False
+  latent_clip: float = 0.0
   tf_noise: float = 0.0
   mar_tau: float = 0.0
   mar_fraction: float = 0.5
@@ -189,6 +192,8 @@ class DSRConfig:
       raise ValueError(f"--lr_schedule: unknown schedule {self.lr_schedule!r}; valid choices: {', '.join(LR_SCHEDULES)}")
     if self.init not in INITS:
       raise ValueError(f"--init: unknown PLRNN init {self.init!r}; valid choices: {', '.join(INITS)}")
+    if not self.latent_clip >= 0:
+      raise ValueError(f"--latent_clip: must be >= 0 (0: off), got {self.latent_clip!r}")
     if not self.tf_noise >= 0:
       raise ValueError(f"--tf_noise: must be >= 0, got {self.tf_noise!r}")
     if not 0 <= self.alpha_gamma < 1:
@@ -202,7 +207,7 @@ class DSRConfig:
 def make_cell(config: DSRConfig) -> PLRNN:
   """The PLRNN that ``train`` fits for ``config``."""
   return PLRNN(hidden_size=config.hidden, recurrent_init=config.init, reg_fraction=config.mar_fraction,
-               mean_centre=config.mean_centre)
+               mean_centre=config.mean_centre, clip_range=config.latent_clip)
 
 
 def init_params(config: DSRConfig, key, n_observed: int) -> dict:
