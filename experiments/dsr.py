@@ -11,8 +11,8 @@ The data (--samples points, standardised) come from ``rnnstab.dsr.simulate``; th
 (one vmapped program), with --noise as observation noise, the last 20% are held out clean. Each seed then
 runs freely from the first held-out point for 1.25 times as many steps as were held out, drops the first
 quarter as transient (the reconstruction papers' protocol), and is scored by D_stsp (30 bins per dimension,
-and by Gaussian mixtures), D_H and its maximal Lyapunov exponent against the system's own (per unit time). Writes a run directory under --out
-with config.json, summary.json, losses.png, attractor.png and spectra.png (the held-out data against the best
+and by Gaussian mixtures), D_H and its maximal Lyapunov exponent against the system's own (per unit time).
+Writes a run directory under --out with config.json, summary.json, losses.png, attractor.png and spectra.png (the held-out data against the best
 seed's generated trajectory), and prints the per-seed table.
 """
 from __future__ import annotations
@@ -76,8 +76,9 @@ def _config() -> DSRConfig:
   return DSRConfig(hidden=FLAGS.hidden, method=FLAGS.method, interval=FLAGS.interval, alpha=alpha,
                    alpha_every=FLAGS.alpha_every, alpha_gamma=FLAGS.alpha_gamma,
                    window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr,
-                   lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init, mean_centre=FLAGS.mean_centre, latent_clip=FLAGS.latent_clip,
-                   tf_noise=FLAGS.tf_noise, mar_tau=FLAGS.mar_tau)
+                   lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init,
+                   mean_centre=FLAGS.mean_centre, latent_clip=FLAGS.latent_clip, tf_noise=FLAGS.tf_noise,
+                   mar_tau=FLAGS.mar_tau)
 
 
 def true_lyapunov(system: str, x0, steps: int) -> float:

@@ -43,8 +43,9 @@ class PLRNN(Cell):
   dynamics, the init of the reconstruction papers' PLRNNs (rnnstab.dsr).
 
   References: Schmidt et al., ICLR 2021; Durstewitz 2017; Brenner et al., "Tractable dendritic RNNs for
-  reconstructing nonlinear dynamical systems", ICML 2022 (the mean-centred PLRNN); Talathi & Vartak, "Improving performance of
-  recurrent neural network with ReLU nonlinearity", ICLR workshop 2016 (arXiv 1511.03771).
+  reconstructing nonlinear dynamical systems", ICML 2022 (the mean-centred PLRNN); Talathi & Vartak,
+  "Improving performance of recurrent neural network with ReLU nonlinearity", ICLR workshop 2016
+  (arXiv 1511.03771).
   """
 
   reg_fraction: float = 0.5

@@ -128,7 +128,12 @@ def generate(cell: PLRNN, params, x0: jax.Array, steps: int) -> jax.Array:
   """(steps, N) observations of the freely running model started at z_0 = [x0, L x0]."""
   step = plrnn_map(cell, params)
   N = x0.shape[-1]
-  return jax.lax.scan(lambda z, _: (step(z), step(z)[:N]), initial_latent(params, x0), None, length=steps)[1]
+
+  def body(z, _):
+    z = step(z)
+    return z, z[:N]
+
+  return jax.lax.scan(body, initial_latent(params, x0), None, length=steps)[1]
 
 
 @dataclasses.dataclass(frozen=True)
