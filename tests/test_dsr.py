@@ -43,6 +43,9 @@ def test_power_spectrum_distance(trajectories):
   a, b, noise = trajectories
   assert float(power_spectrum_distance(a, a)) < 1e-3
   assert float(power_spectrum_distance(a, b)) < 0.15 and float(power_spectrum_distance(a, noise)) > 0.5
+  # A model that settled on a fixed point: its constant dimensions score the maximum, not NaN.
+  fixed = jnp.broadcast_to(a[0], a.shape)
+  assert float(power_spectrum_distance(a, fixed)) == pytest.approx(1.0)
 
 
 def test_lyapunov_exponents_of_a_linear_map_and_of_lorenz63(trajectories):

@@ -97,13 +97,15 @@ def state_space_divergence_gmm(true: jax.Array, gen: jax.Array, key, *, var: flo
 
 
 def smoothed_power_spectrum(x: jax.Array, sigma: float = SMOOTHING) -> jax.Array:
-  """The power spectrum of a 1-D series (mean removed), smoothed by a Gaussian of ``sigma`` bins, summing to 1."""
+  """The power spectrum of a 1-D series (mean removed), smoothed by a Gaussian of ``sigma`` bins, summing to 1
+  (all zeros for a constant series, which has no spectrum to normalise)."""
   x = x - jnp.mean(x)
   power = jnp.square(jnp.abs(jnp.fft.rfft(x)))
   half = int(4 * sigma)
   kernel = jnp.exp(-0.5 * jnp.square(jnp.arange(-half, half + 1, dtype=jnp.float32) / sigma))
   smooth = jnp.convolve(power, kernel / jnp.sum(kernel), mode="same")
-  return smooth / jnp.sum(smooth)
+  total = jnp.sum(smooth)
+  return jnp.where(total > 0, smooth / jnp.where(total > 0, total, 1.0), 0.0)
 
 
 def power_spectrum_distance(true: jax.Array, gen: jax.Array, *, smoothing: float = SMOOTHING) -> jax.Array:
@@ -114,7 +116,8 @@ def power_spectrum_distance(true: jax.Array, gen: jax.Array, *, smoothing: float
     smoothing: standard deviation (in frequency bins) of the Gaussian smoothing of each spectrum.
 
   Returns:
-    A scalar in [0, 1]: 0 for identical spectra.
+    A scalar in [0, 1]: 0 for identical spectra; a constant dimension (a model settled on a fixed point)
+    shares no spectrum with anything and scores 1 there.
 
   References:
     Mikhaeil, Monfared & Durstewitz, NeurIPS 2022.
