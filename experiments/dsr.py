@@ -30,7 +30,8 @@ from rnnstab.dsr import (SYSTEMS, max_lyapunov, power_spectrum_distance, simulat
                          state_space_divergence_gmm)
 from rnnstab.dsr.measures import smoothed_power_spectrum
 from rnnstab.dsr.systems import integrate
-from rnnstab.dsr.teacher_forcing import METHODS, DSRConfig, generate, initial_latent, make_cell, plrnn_map, train
+from rnnstab.dsr.teacher_forcing import (INITS, LR_SCHEDULES, METHODS, DSRConfig, generate, initial_latent, make_cell,
+                                         plrnn_map, train)
 
 flags.DEFINE_string("system", "lorenz63", f"the system to reconstruct: {', '.join(sorted(SYSTEMS))}")
 flags.DEFINE_integer("samples", 20000, "data points simulated (80% train, 20% held out)")
@@ -39,7 +40,7 @@ flags.DEFINE_float("noise", 0.0, "observation noise on the training data, as a f
 flags.DEFINE_float("tf_noise", DSRConfig.tf_noise, "std of fresh noise on the teacher signal (standardised data)")
 flags.DEFINE_float("latent_clip", DSRConfig.latent_clip, "clip the latent state to [-c, c] every step (0: off)")
 flags.DEFINE_bool("mean_centre", DSRConfig.mean_centre, "mean-centred PLRNN: relu(z - mean z)")
-flags.DEFINE_enum("init", DSRConfig.init, ["talathi_vartak", "default"], "the PLRNN's recurrent init")
+flags.DEFINE_string("init", DSRConfig.init, f"the PLRNN's recurrent init: {', '.join(INITS)}")
 flags.DEFINE_string("method", DSRConfig.method, f"teacher forcing: {', '.join(METHODS)}")
 flags.DEFINE_integer("interval", DSRConfig.interval, "tau of sparse teacher forcing")
 flags.DEFINE_string("alpha", str(DSRConfig.alpha), "GTF weight in [0, 1], or adaptive")
@@ -50,8 +51,9 @@ flags.DEFINE_integer("window", DSRConfig.window, "steps per training window")
 flags.DEFINE_integer("batch", DSRConfig.batch, "windows per step")
 flags.DEFINE_integer("steps", DSRConfig.steps, "optimiser steps")
 flags.DEFINE_float("lr", DSRConfig.lr, "Adam learning rate")
-flags.DEFINE_enum("lr_schedule", DSRConfig.lr_schedule, ["exponential", "multistep"],
-                  "exponential (to --lr * --lr_decay) or multistep (x0.1 at 10%, 80%, 90% of the steps)")
+flags.DEFINE_string("lr_schedule", DSRConfig.lr_schedule,
+                    f"{' or '.join(LR_SCHEDULES)}: exponential decays to --lr * --lr_decay, multistep multiplies "
+                    "by 0.1 at 10%, 80% and 90% of the steps")
 flags.DEFINE_float("lr_decay", DSRConfig.lr_decay, "final learning rate / --lr (exponential decay; 1: constant)")
 flags.DEFINE_float("clip", DSRConfig.clip, "global gradient-norm clip (0: none)")
 flags.DEFINE_float("mar_tau", DSRConfig.mar_tau, "manifold-attractor regularisation (0: off; >0 also AWh init)")

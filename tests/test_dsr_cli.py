@@ -33,6 +33,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
   assert not any(tmp_path.iterdir())
 
 
+def test_bad_choice_flags_are_one_line_and_exit_2(tmp_path):
+  for flag, message in (("--init=awh", "--init: unknown PLRNN init 'awh'; valid choices: talathi_vartak, default"),
+                        ("--lr_schedule=cosine",
+                         "--lr_schedule: unknown schedule 'cosine'; valid choices: exponential, multistep")):
+    proc = run([flag, f"--out={tmp_path}"], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"dsr.py: error: {message}"], proc.stderr
+
+
 def test_bad_settings_name_the_flag():
   for kwargs, message in ((dict(method="tbptt"), "--method: unknown teacher forcing 'tbptt'; valid choices: stf, gtf"),
                           (dict(alpha=1.5), "--alpha: must be a number in [0, 1] or 'adaptive', got 1.5"),
