@@ -5,7 +5,7 @@ free-running trajectories with the system's.
     python experiments/dsr.py --system=lorenz63 --method=stf --interval=25 --window=200 --batch=16 --hidden=30 \
         --samples=125000 --tf_noise=0.05 --steps=80000 --lr=1e-3 --lr_decay=0.1 --mean_centre --clip=10 --seeds=2
         # reconstructs Lorenz-63 (docs/rplrnn.md)
-    python experiments/dsr.py --system=bursting_neuron --method=gtf --alpha=adaptive --mar_tau=1 --hidden=30
+    python experiments/dsr.py --system=bursting_neuron --method=gtf --alpha=adaptive --mar_tau=1 --mar_fraction=0.5 --hidden=30
 
 The data (--samples points, standardised) come from ``rnnstab.dsr.simulate``; the first 80% train every seed
 (one vmapped program), with --noise as observation noise, the last 20% are held out clean. Each seed then
@@ -57,6 +57,8 @@ flags.DEFINE_string("lr_schedule", DSRConfig.lr_schedule,
 flags.DEFINE_float("lr_decay", DSRConfig.lr_decay, "final learning rate / --lr (exponential decay; 1: constant)")
 flags.DEFINE_float("clip", DSRConfig.clip, "global gradient-norm clip (0: none)")
 flags.DEFINE_float("mar_tau", DSRConfig.mar_tau, "manifold-attractor regularisation (0: off; >0 also AWh init)")
+flags.DEFINE_float("mar_fraction", DSRConfig.mar_fraction, "share of the latent units that are manifold-attractor "
+                   "regularised (and AWh initialised), in (0, 1]")
 flags.DEFINE_integer("seeds", 4, "seeds trained in parallel")
 flags.DEFINE_integer("seed", 0, "base seed")
 flags.DEFINE_string("out", "runs/dsr", "parent directory of run directories")
@@ -80,7 +82,7 @@ def _config() -> DSRConfig:
                    window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr,
                    lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init,
                    mean_centre=FLAGS.mean_centre, latent_clip=FLAGS.latent_clip, tf_noise=FLAGS.tf_noise,
-                   mar_tau=FLAGS.mar_tau)
+                   mar_tau=FLAGS.mar_tau, mar_fraction=FLAGS.mar_fraction)
 
 
 def true_lyapunov(system: str, x0, steps: int) -> float:

@@ -49,7 +49,9 @@ def test_bad_settings_name_the_flag():
                            "--lr_schedule: unknown schedule 'cosine'; valid choices: exponential, multistep"),
                           (dict(init="awh"), "--init: unknown PLRNN init 'awh'; valid choices: talathi_vartak, default"),
                           (dict(tf_noise=-1.0), "--tf_noise: must be >= 0, got -1.0"),
-                          (dict(latent_clip=-1.0), "--latent_clip: must be >= 0 (0: off), got -1.0")):
+                          (dict(latent_clip=-1.0), "--latent_clip: must be >= 0 (0: off), got -1.0"),
+                          (dict(mar_tau=-1.0), "--mar_tau: must be >= 0 (0: off), got -1.0"),
+                          (dict(mar_fraction=0.0), "--mar_fraction: must be in (0, 1], got 0.0")):
     with pytest.raises(ValueError) as e:
       DSRConfig(**kwargs)
     assert str(e.value) == message

@@ -201,6 +201,10 @@ class DSRConfig:
       raise ValueError(f"--latent_clip: must be >= 0 (0: off), got {self.latent_clip!r}")
     if not self.tf_noise >= 0:
       raise ValueError(f"--tf_noise: must be >= 0, got {self.tf_noise!r}")
+    if not self.mar_tau >= 0:
+      raise ValueError(f"--mar_tau: must be >= 0 (0: off), got {self.mar_tau!r}")
+    if not 0 < self.mar_fraction <= 1:
+      raise ValueError(f"--mar_fraction: must be in (0, 1], got {self.mar_fraction!r}")
     if not 0 <= self.alpha_gamma < 1:
       raise ValueError(f"--alpha_gamma: must be in [0, 1), got {self.alpha_gamma!r}")
     for name in ("hidden", "interval", "window", "batch", "steps", "alpha_every"):
