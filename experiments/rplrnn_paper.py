@@ -29,6 +29,10 @@ from absl import app, flags
 from rnnstab import experiment, results
 from rnnstab.config import Config
 
+# The time loop each model trains fastest with on CPU (docs/rplrnn.md, section 1): recomputing the step
+# in the backward pass ("remat") saves the PLRNN's and the LSTM's many per-step residuals, while a ReLU
+# RNN's backward needs the output of its one matmul, so recomputing it costs more than it saves.
+_FAST = {"plrnn": "remat", "lstm": "remat", "relu": "scan"}
 MODELS = {
     # The authors' mean-reduced penalty, spelled out so a run directory says which form it trained with.
     "rplrnn": lambda: dict(cell="plrnn", init="awh", reg=f"mar:tau={FLAGS.tau},reduce=mean"),
@@ -50,6 +54,8 @@ flags.DEFINE_integer("batch", 64, "training batch per seed")
 flags.DEFINE_integer("steps", 10000, "training steps")
 flags.DEFINE_float("tau", 5.0, "manifold-attractor regularisation strength of rplrnn")
 flags.DEFINE_float("orth_tau", 0.1, "orthogonality penalty of ornn")
+flags.DEFINE_string("backend", "auto", "time loop (run.py's --backend); auto: on CPU each model's fastest, "
+                    "remat for the PLRNNs and the LSTM, scan for the ReLU RNNs")
 flags.DEFINE_string("out", "runs/rplrnn_paper", "parent directory of the run directories")
 FLAGS = flags.FLAGS
 
@@ -67,8 +73,16 @@ def _configs() -> list[tuple[str, int, Config]]:
     raise ValueError(f"--lengths: sequential MNIST has T = 784 (one pixel a step), got {FLAGS.lengths!r}")
   return [(m, T, Config(task=FLAGS.task, seq_len=T, layers=1, hidden=FLAGS.hidden, seeds=FLAGS.seeds,
                         batch=FLAGS.batch, steps=FLAGS.steps, lr=1e-3, clip=3.0, log_every=max(FLAGS.steps // 10, 1),
-                        analysis_every=0, **MODELS[m]()))
+                        analysis_every=0, backend=_backend(MODELS[m]()["cell"]), **MODELS[m]()))
           for m in FLAGS.configs.split(",") for T in lengths]
+
+
+def _backend(cell: str) -> str:
+  """--backend=auto unless set: the kernels on GPU/TPU; on CPU, the cell's fastest time loop."""
+  if FLAGS.backend != "auto":
+    return FLAGS.backend
+  import jax
+  return _FAST[cell] if jax.default_backend() == "cpu" else "auto"
 
 
 def sweep() -> None:

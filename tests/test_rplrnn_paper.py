@@ -1,4 +1,5 @@
 """Smoke version of experiments/rplrnn_paper.py (its results so far: docs/rplrnn.md)."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,16 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   assert [(m.strip(), t.strip()) for m, t in rows] == [("rplrnn", "8"), ("ornn", "8")]
   best = [l.split("|")[4] for l in proc.stdout.splitlines() if l.startswith("| rplrnn")][0]
   assert 0 <= float(best.split("+-")[0]) <= 1
-  assert len(list(tmp_path.glob("adding-*"))) == 2
+  runs = [json.loads((d / "config.json").read_text()) for d in tmp_path.glob("adding-*")]
+  assert sorted((r["cell"], r["backend"]) for r in runs) == [("plrnn", "remat"), ("relu", "scan")]
+
+
+def test_bad_backend_is_a_usage_error(tmp_path):
+  proc = subprocess.run([sys.executable, str(SCRIPT), "--backend=cuda"], cwd=tmp_path, capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == ("rplrnn_paper.py: error: --backend: unknown backend 'cuda'; "
+                                                  "valid choices: auto, scan, remat, pallas, wavefront")
 
 
 def test_unknown_model_is_a_usage_error(tmp_path):
