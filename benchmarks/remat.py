@@ -8,7 +8,7 @@ has many residuals (PLRNN, gated cells). Both run here in one program per cell, 
 device, compile excluded, the median of --rounds; printed: milliseconds per training step per seed and
 the speed-up of remat.
 
-    python benchmarks/remat.py                                      # the default grid (~5 min on 2 cores)
+    python benchmarks/remat.py                                      # the default grid (~20 min on one core)
     python benchmarks/remat.py --cells=plrnn,lstm --hidden=40 --batch=500 --seq_len=100
 """
 from __future__ import annotations

@@ -43,7 +43,7 @@ class Config:
     eval_batch: fresh evaluation sequences per seed at each evaluation.
     backend: time-loop implementation for ``unroll``: "auto" (fused Pallas kernels on GPU/TPU when the
       shapes fit, lax.scan otherwise and on CPU), "scan", "remat" (lax.scan recomputing each step in the
-      backward pass: saves memory traffic, 1.6x faster PLRNN training on CPU), "pallas" (interpreted on
+      backward pass: saves memory traffic, 1.5x faster PLRNN training on CPU), "pallas" (interpreted on
       CPU: tests only) or "wavefront" (the kernels, a deep stack as one anti-diagonal kernel).
     unroll: ``lax.scan`` unroll factor.
     recompute: with the Pallas backends, 0 keeps every step's state for the backward pass; K > 0 keeps

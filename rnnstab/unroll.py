@@ -63,8 +63,9 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     xs: inputs, (T, *batch, D) when ``time_major`` (the default), else (*batch... B, T, D) with time on axis 1.
     state0: initial state; ``cell.initial_state(params, batch)`` when None.
     backend: "scan" (``jax.lax.scan``), "remat" (``lax.scan`` whose steps are recomputed in the backward
-      pass, input projection inside the step: 1.6x faster PLRNN and 2x faster BRC training on CPU, a few
-      percent slower for large GRU/LSTM; see ``_remat_scan``), "pallas" (the fused kernels of
+      pass, input projection inside the step: faster on CPU where a step has many residuals and small
+      matmuls, 1.5-1.9x for the M = 40 PLRNN, slower where the backward needs the matmul's output, as for
+      tanh and ReLU RNNs; ``_remat_scan``, benchmarks/remat.py), "pallas" (the fused kernels of
       ``rnnstab.kernels``; interpreted on CPU, which is for tests), "wavefront" (the kernels, a stack as
       one anti-diagonal kernel) or "auto" (the kernels on GPU/TPU when they fit, scan otherwise). Shapes
       the kernels cannot take fall back to scan with a logged reason.
