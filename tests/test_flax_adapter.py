@@ -43,10 +43,11 @@ def test_adapter_matches_flax_rnn(module):
   state, ys = unroll(cell, params, xs, time_major=False)
   np.testing.assert_allclose(ys, ref, rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(cell.output(state), ys[:, -1])
-  # Gradients flow through the adapter exactly as through nn.RNN.
-  g = jax.grad(lambda p: jnp.sum(unroll(cell, p, xs, time_major=False)[1] ** 2))(params)
+  # Gradients flow through the adapter exactly as through nn.RNN, with either time loop.
   g_ref = jax.grad(lambda p: jnp.sum(nn.RNN(module).apply({"params": {"cell": p}}, xs) ** 2))(params)
-  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g, g_ref)
+  for backend in ("scan", "remat"):
+    g = jax.grad(lambda p: jnp.sum(unroll(cell, p, xs, time_major=False, backend=backend)[1] ** 2))(params)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g, g_ref)
 
 
 def test_recurrent_weights_of_flax_cells():
