@@ -51,18 +51,20 @@ class SequenceModel:
             "readout": {"W": jax.random.uniform(kw, (H, self.output_size), jnp.float32, -bound, bound),
                         "b": jax.random.uniform(kb, (self.output_size,), jnp.float32, -bound, bound)}}
 
-  def apply(self, params, inputs):
-    """inputs (T, B, D) -> predictions (T, B, O), deterministic (no cell noise)."""
+  def apply(self, params, inputs, last_only: bool = False):
+    """inputs (T, B, D) -> predictions (T, B, O), deterministic (no cell noise); with ``last_only`` the
+    last step's alone, (1, B, O)."""
     _, ys = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll,
                    recompute=self.recompute)
-    return self.readout(params["readout"], ys)
+    return self.readout(params["readout"], ys[-1:] if last_only else ys)
 
-  def apply_training(self, params, inputs, key):
-    """The training forward pass: predictions (T, B, O) with the cells' training noise drawn from ``key``,
-    and the cells' own penalties (GateL0RD's L0 term), shape (B,); zeros for cells without any."""
+  def apply_training(self, params, inputs, key, last_only: bool = False):
+    """The training forward pass: predictions (T, B, O) (``last_only``: (1, B, O)) with the cells' training
+    noise drawn from ``key``, and the cells' own penalties (GateL0RD's L0 term), shape (B,); zeros for
+    cells without any."""
     _, ys, penalty = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll,
                             recompute=self.recompute, key=key, penalties=True)
-    return self.readout(params["readout"], ys), penalty
+    return self.readout(params["readout"], ys[-1:] if last_only else ys), penalty
 
   @staticmethod
   def readout(readout_params, ys):

@@ -102,11 +102,13 @@ class Trainer:
     recurrent part (no backpropagation through time)."""
     if self.readout_only:
       params = {**params, "cell": jax.lax.stop_gradient(params["cell"])}
+    last = self.task.scored == "last"
+    targets, mask = (batch.targets[-1:], batch.mask[-1:]) if last else (batch.targets, batch.mask)
     if key is None or not has_training_terms(self.model.cell):
-      preds = self.model.apply(params, batch.inputs)
-      return jnp.mean(self.task.loss(preds, batch.targets, batch.mask))
-    preds, penalty = self.model.apply_training(params, batch.inputs, key)
-    return jnp.mean(self.task.loss(preds, batch.targets, batch.mask)) + jnp.mean(penalty)
+      preds = self.model.apply(params, batch.inputs, last_only=last)
+      return jnp.mean(self.task.loss(preds, targets, mask))
+    preds, penalty = self.model.apply_training(params, batch.inputs, key, last_only=last)
+    return jnp.mean(self.task.loss(preds, targets, mask)) + jnp.mean(penalty)
 
   def train_step(self, state: TrainState) -> tuple[TrainState, jax.Array]:
     key = jax.random.fold_in(state.data_key, state.step)

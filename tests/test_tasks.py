@@ -27,6 +27,12 @@ def test_shapes_determinism_and_vmap(name):
   assert not np.array_equal(many.inputs[0], many.inputs[1])
   if task.metric == "mse":  # predicting the targets exactly scores zero loss (MNIST's CE: tests/test_mnist.py)
     assert np.allclose(task.loss(b.targets, b.targets, b.mask), 0.0)
+  assert task.scored in ("all", "last")
+  if task.scored == "last":  # training scores the last step alone: the same loss as over every step
+    np.testing.assert_array_equal(b.mask[:-1], 0.0)
+    preds = jax.random.normal(jax.random.key(1), b.targets.shape)
+    np.testing.assert_allclose(task.loss(preds[-1:], b.targets[-1:], b.mask[-1:]),
+                               task.loss(preds, b.targets, b.mask), rtol=1e-6)
 
 
 def test_copy_first_input():

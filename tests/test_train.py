@@ -125,3 +125,16 @@ def test_tiny_runs_of_tasks_with_options(task):
       return jnp.mean(trainer.task.metrics(preds, batch.targets, batch.mask)["step_accuracy"])
 
     np.testing.assert_allclose(jax.jit(trainer.evaluate)(one)["step_accuracy"], at_eval_length(one), rtol=1e-6)
+
+
+def test_last_step_tasks_train_on_the_last_readout_alone(trainer, keys):
+  """copy scores only its last step, so the training loss reads out that step alone: the same loss and
+  gradients as the masked loss over every step's readout."""
+  assert trainer.task.scored == "last"
+  state = trainer.init(keys[0])[0]
+  batch = trainer.task.sample(keys[1], CFG.batch)
+
+  def every_step(params):
+    return jnp.mean(trainer.task.loss(trainer.model.apply(params, batch.inputs), batch.targets, batch.mask))
+
+  close(jax.value_and_grad(trainer.loss)(state.params, batch), jax.value_and_grad(every_step)(state.params))

@@ -26,6 +26,7 @@ class _MarkedPair(Task):
 
   input_size: ClassVar[int] = 2
   min_seq_len: ClassVar[int] = 4
+  scored: ClassVar[str] = "last"
 
   def combine(self, a, b):
     raise NotImplementedError  # sum or product

@@ -49,6 +49,9 @@ class Task:
   min_seq_len: ClassVar[int] = 2
   chance_mse: ClassVar[float] = 1.0
   metric: ClassVar[str] = "mse"   # the metric progress lines, plots and studies lead with
+  # "last" when only the final step is ever scored (the mask is zero before it): training then reads
+  # out that step alone, the same loss without a readout and its gradient at every other step.
+  scored: ClassVar[str] = "all"
 
   @property
   def chance(self) -> float:

@@ -6,6 +6,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,8 @@ class CopyFirstInput(Task):
 
   Loss and metric: MSE at the last step. Predicting the mean gives MSE 1 (chance).
   """
+
+  scored: ClassVar[str] = "last"
 
   def sample(self, key, batch):
     T = self.seq_len

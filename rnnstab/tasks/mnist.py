@@ -44,6 +44,7 @@ class SequentialMNIST(Task):
   chance_mse: ClassVar[float] = float("nan")  # not a regression task
   metric: ClassVar[str] = "accuracy"
   chance: ClassVar[float] = 1.0 / CLASSES
+  scored: ClassVar[str] = "last"
 
   def __post_init__(self):
     if self.seq_len != PIXELS:

@@ -28,6 +28,7 @@ class TemporalOrder(ClassificationTask):
   output_size: ClassVar[int] = 4
   min_seq_len: ClassVar[int] = 20
   chance: ClassVar[float] = 0.25
+  scored: ClassVar[str] = "last"
 
   def sample(self, key, batch):
     T = self.seq_len
