@@ -1,4 +1,4 @@
-"""Smoke run of experiments/dsr.py (the reconstruction study has not been run yet: README, "Manifold-attractor regularisation")."""
+"""Smoke runs of experiments/dsr.py and dsr_table.py (the studies' results: docs/rplrnn.md)."""
 import json
 import subprocess
 import sys
@@ -9,6 +9,7 @@ import pytest
 from rnnstab.dsr.teacher_forcing import DSRConfig
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "dsr.py"
+TABLE = SCRIPT.with_name("dsr_table.py")
 
 
 def run(args, cwd):
@@ -24,6 +25,20 @@ def test_reconstruction_run_writes_scores_and_plots(tmp_path):
   assert [r["seed"] for r in summary["seeds"]] == [0, 1] and 0.5 < summary["true_lyapunov"] < 1.3
   assert all((tmp_path / "r" / f).stat().st_size > 1000 for f in ("attractor.png", "spectra.png", "losses.png"))
   assert "lambda_max" in proc.stdout
+  # dsr_table.py tabulates the finished run and skips one still training (no summary.json yet).
+  (tmp_path / "training").mkdir()
+  (tmp_path / "training" / "config.json").write_text("{}")
+  table = subprocess.run([sys.executable, str(TABLE), f"--runs={tmp_path}/*", "--dh_max=2", "--gmm_max=1e9"],
+                         capture_output=True, text=True, timeout=120)
+  assert table.returncode == 0, table.stderr
+  rows = [l for l in table.stdout.splitlines() if l.startswith("| lorenz63")]
+  assert len(rows) == 1 and "| gtf | 1 | 0.5 | 2/2 |" in rows[0] and rows[0].endswith("| r |")
+  assert "skipping" in table.stderr and "training" in table.stderr
+  bad = subprocess.run([sys.executable, str(TABLE), f"--runs={tmp_path / 'training'}"], capture_output=True,
+                       text=True, timeout=120)
+  assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+      f"dsr_table.py: error: --runs: {tmp_path / 'training'} is not a finished dsr.py run (no config.json and "
+      "summary.json)"]
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
