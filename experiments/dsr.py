@@ -12,8 +12,10 @@ The data (--samples points, standardised) come from ``rnnstab.dsr.simulate``; th
 runs freely from the first held-out point for 1.25 times as many steps as were held out, drops the first
 quarter as transient (the reconstruction papers' protocol), and is scored by D_stsp (30 bins per dimension,
 and by Gaussian mixtures), D_H and its maximal Lyapunov exponent against the system's own (per unit time).
-Writes a run directory under --out with config.json, summary.json, losses.png, attractor.png and spectra.png (the held-out data against the best
-seed's generated trajectory), and prints the per-seed table.
+Writes a run directory under --out with config.json, params.npz (every seed's trained PLRNN and its losses,
+seeds on the leading axis), generated.npz (every seed's scored free run and the held-out data),
+summary.json, losses.png, attractor.png and spectra.png (the held-out data against the best seed's
+generated trajectory), and prints the per-seed table.
 """
 from __future__ import annotations
 
@@ -153,10 +155,13 @@ def main(argv):
   except ValueError as e:
     print(f"dsr.py: error: {e}", file=sys.stderr)
     sys.exit(2)
+  # The trained models first: whatever the scoring below does, they are kept (one leading axis of seeds).
+  np.savez(run_dir / "params.npz", losses=np.asarray(losses), **{k: np.asarray(v) for k, v in params.items()})
   cell = make_cell(config)
   n_test = test.shape[0]
   transient = n_test // 4
   gens = jax.jit(jax.vmap(lambda p: generate(cell, p, test[0], transient + n_test)[transient:]))(params)
+  np.savez_compressed(run_dir / "generated.npz", generated=np.asarray(gens), test=np.asarray(test))
   lam_true = true_lyapunov(FLAGS.system, raw[split], 5000)
   rows = []
   for s in range(FLAGS.seeds):

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnnstab.dsr.teacher_forcing import DSRConfig
@@ -24,6 +25,9 @@ def test_reconstruction_run_writes_scores_and_plots(tmp_path):
   summary = json.loads((tmp_path / "r" / "summary.json").read_text())
   assert [r["seed"] for r in summary["seeds"]] == [0, 1] and 0.5 < summary["true_lyapunov"] < 1.3
   assert all((tmp_path / "r" / f).stat().st_size > 1000 for f in ("attractor.png", "spectra.png", "losses.png"))
+  params, gen = np.load(tmp_path / "r" / "params.npz"), np.load(tmp_path / "r" / "generated.npz")
+  assert params["W"].shape == (2, 6, 6) and params["losses"].shape == (2, 20)
+  assert gen["generated"].shape[0] == 2 and gen["generated"].shape[2] == gen["test"].shape[1] == 3
   assert "lambda_max" in proc.stdout
   # dsr_table.py tabulates the finished run and skips one still training (no summary.json yet).
   (tmp_path / "training").mkdir()
