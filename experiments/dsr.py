@@ -59,6 +59,8 @@ flags.DEFINE_string("lr_schedule", DSRConfig.lr_schedule,
 flags.DEFINE_float("lr_decay", DSRConfig.lr_decay, "final learning rate / --lr (exponential decay; 1: constant)")
 flags.DEFINE_float("clip", DSRConfig.clip, "global gradient-norm clip (0: none)")
 flags.DEFINE_float("mar_tau", DSRConfig.mar_tau, "manifold-attractor regularisation (0: off; >0 also AWh init)")
+flags.DEFINE_bool("awh", None, "AWh init on the --mar_fraction units (default: when --mar_tau > 0); --awh "
+                  "with --mar_tau=0 is the init without the penalty, --noawh with --mar_tau > 0 the penalty alone")
 flags.DEFINE_float("mar_fraction", DSRConfig.mar_fraction, "share of the latent units that are manifold-attractor "
                    "regularised (and AWh initialised), in (0, 1]")
 flags.DEFINE_integer("seeds", 4, "seeds trained in parallel")
@@ -84,7 +86,7 @@ def _config() -> DSRConfig:
                    window=FLAGS.window, batch=FLAGS.batch, steps=FLAGS.steps, lr=FLAGS.lr,
                    lr_schedule=FLAGS.lr_schedule, lr_decay=FLAGS.lr_decay, clip=FLAGS.clip, init=FLAGS.init,
                    mean_centre=FLAGS.mean_centre, latent_clip=FLAGS.latent_clip, tf_noise=FLAGS.tf_noise,
-                   mar_tau=FLAGS.mar_tau, mar_fraction=FLAGS.mar_fraction)
+                   mar_tau=FLAGS.mar_tau, mar_fraction=FLAGS.mar_fraction, awh=FLAGS.awh)
 
 
 def true_lyapunov(system: str, x0, steps: int) -> float:

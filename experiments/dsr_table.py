@@ -54,8 +54,10 @@ def row(run_dir: Path, dh_max: float, gmm_max: float) -> dict:
   seeds = [s for s in summary["seeds"] if s["finite"]]
   ok = [s for s in seeds if s["d_h"] < dh_max and s["d_stsp_gmm"] < gmm_max]
   med = lambda k: float(np.median([s[k] for s in seeds])) if seeds else float("nan")
+  tau = config.get("mar_tau", 0.0)
+  awh = config.get("awh")
   return {"run": run_dir.name, "system": config["system"], "method": config["method"],
-          "tau": config.get("mar_tau", 0.0), "fraction": config.get("mar_fraction", 0.5),
+          "tau": tau, "awh": tau > 0 if awh is None else awh, "fraction": config.get("mar_fraction", 0.5),
           "seeds": len(summary["seeds"]), "finite": len(seeds), "reconstructed": len(ok),
           "d_h": med("d_h"), "d_stsp_gmm": med("d_stsp_gmm"), "d_stsp": med("d_stsp"),
           "lyapunov": med("lyapunov"), "true_lyapunov": summary["true_lyapunov"]}
@@ -65,11 +67,13 @@ def table(rows: list[dict], dh_max: float, gmm_max: float) -> str:
   """The Markdown table of ``rows``."""
   lines = [f"reconstructed: D_H < {dh_max:g} and D_stsp (GMM) < {gmm_max:g}; medians over the seeds with a "
            "finite free run",
-           "| system | method | MAR tau | fraction | reconstructed | median D_H | median D_stsp (GMM) "
+           "| system | method | MAR tau | AWh init | fraction | reconstructed | median D_H | median D_stsp (GMM) "
            "| median D_stsp (30 bins) | median lambda_max (system) | run |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-  for r in sorted(rows, key=lambda r: (r["system"], r["tau"], r["fraction"], r["run"])):
-    lines.append(f"| {r['system']} | {r['method']} | {r['tau']:g} | {r['fraction'] if r['tau'] else '-'} | "
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+  for r in sorted(rows, key=lambda r: (r["system"], r["tau"], r["awh"], r["fraction"], r["run"])):
+    shared = r["tau"] > 0 or r["awh"]
+    lines.append(f"| {r['system']} | {r['method']} | {r['tau']:g} | {'yes' if r['awh'] else 'no'} | "
+                 f"{r['fraction'] if shared else '-'} | "
                  f"{r['reconstructed']}/{r['seeds']} | {r['d_h']:.3f} | {r['d_stsp_gmm']:.3f} | {r['d_stsp']:.2f} | "
                  f"{r['lyapunov']:.3f} ({r['true_lyapunov']:.3f}) | {r['run']} |")
   return "\n".join(lines)

@@ -91,6 +91,10 @@ def test_init_is_talathi_vartak_with_hidden_units_started_from_the_data():
   reg = init_params(DSRConfig(hidden=6, mar_tau=1.0), jax.random.key(0), 2)
   np.testing.assert_array_equal(reg["A"][:3], 1.0)             # AWh on top when regularised
   np.testing.assert_array_equal(reg["A"][3:], p["A"][3:])
+  init_only = init_params(DSRConfig(hidden=6, awh=True), jax.random.key(0), 2)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, init_only, reg)
+  penalty_only = init_params(DSRConfig(hidden=6, mar_tau=1.0, awh=False), jax.random.key(0), 2)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, penalty_only, p)
 
 
 def test_teacher_signal_forces_while_the_data_scores():

@@ -36,7 +36,7 @@ def test_reconstruction_run_writes_scores_and_plots(tmp_path):
                          capture_output=True, text=True, timeout=120)
   assert table.returncode == 0, table.stderr
   rows = [l for l in table.stdout.splitlines() if l.startswith("| lorenz63")]
-  assert len(rows) == 1 and "| gtf | 1 | 0.5 | 2/2 |" in rows[0] and rows[0].endswith("| r |")
+  assert len(rows) == 1 and "| gtf | 1 | yes | 0.5 | 2/2 |" in rows[0] and rows[0].endswith("| r |")
   assert "skipping" in table.stderr and "training" in table.stderr
   bad = subprocess.run([sys.executable, str(TABLE), f"--runs={tmp_path / 'training'}"], capture_output=True,
                        text=True, timeout=120)

@@ -164,6 +164,10 @@ class DSRConfig:
     tf_noise: standard deviation of the Gaussian noise added to the teacher signal (data standardised).
     mar_tau: manifold-attractor regularisation strength (0: off) on ``mar_fraction`` of the units.
     mar_fraction: share of regularised units.
+    awh: the AWh init on ``mar_fraction`` of the units (those units start as perfect integrators);
+      None: with the regularisation (mar_tau > 0) only, as the rPLRNN. True with mar_tau = 0 is the
+      init without the penalty (the iPLRNN of the addition problem), False with mar_tau > 0 the penalty
+      without the init.
   """
 
   hidden: int = 20
@@ -185,6 +189,7 @@ class DSRConfig:
   tf_noise: float = 0.0
   mar_tau: float = 0.0
   mar_fraction: float = 0.5
+  awh: bool | None = None
 
   def __post_init__(self):
     if self.method not in METHODS:
@@ -220,10 +225,10 @@ def make_cell(config: DSRConfig) -> PLRNN:
 
 
 def init_params(config: DSRConfig, key, n_observed: int) -> dict:
-  """The PLRNN's params (AWh on top when manifold-attractor regularised) with L (M - N, N) = 0 in place of
-  the cell's fixed z0."""
+  """The PLRNN's params (AWh on top when manifold-attractor regularised, or as ``config.awh`` says) with
+  L (M - N, N) = 0 in place of the cell's fixed z0."""
   params = make_cell(config).init(key, 0)
-  if config.mar_tau > 0:
+  if config.mar_tau > 0 if config.awh is None else config.awh:
     params = awh(params, config.mar_fraction)
   params = {k: v for k, v in params.items() if k != "z0"}
   return {**params, "L": jnp.zeros((config.hidden - n_observed, n_observed), jnp.float32)}
