@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "rplrnn_paper.py"
 
 
@@ -20,17 +22,12 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   assert sorted((r["cell"], r["backend"]) for r in runs) == [("plrnn", "remat"), ("relu", "scan")]
 
 
-def test_bad_backend_is_a_usage_error(tmp_path):
-  proc = subprocess.run([sys.executable, str(SCRIPT), "--backend=cuda"], cwd=tmp_path, capture_output=True,
-                        text=True, timeout=120)
+@pytest.mark.parametrize("flag, message", [
+    ("--backend=cuda", "--backend: unknown backend 'cuda'; valid choices: auto, scan, remat, pallas, wavefront"),
+    ("--configs=gru", "--configs: unknown model 'gru'; valid choices: rplrnn, plrnn, iplrnn, irnn, relu, lstm, ornn"),
+])
+def test_bad_flags_are_usage_errors(tmp_path, flag, message):
+  proc = subprocess.run([sys.executable, str(SCRIPT), flag], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=120)
   assert proc.returncode == 2
-  assert proc.stderr.strip().splitlines()[-1] == ("rplrnn_paper.py: error: --backend: unknown backend 'cuda'; "
-                                                  "valid choices: auto, scan, remat, pallas, wavefront")
-
-
-def test_unknown_model_is_a_usage_error(tmp_path):
-  proc = subprocess.run([sys.executable, str(SCRIPT), "--configs=gru"], cwd=tmp_path, capture_output=True,
-                        text=True, timeout=120)
-  assert proc.returncode == 2
-  assert proc.stderr.strip().splitlines()[-1] == ("rplrnn_paper.py: error: --configs: unknown model 'gru'; valid "
-                                                  "choices: rplrnn, plrnn, iplrnn, irnn, relu, lstm, ornn")
+  assert proc.stderr.strip().splitlines()[-1] == f"rplrnn_paper.py: error: {message}"
