@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from rnnstab.cells.combinators import (Stack, add_noise, has_training_terms, prepare, project, recur,
                                         recur_penalised)
 
-# auto: the fused kernels on GPU and TPU when the shapes fit (rnnstab.kernels.kernel_fits), else remat;
+# auto: the fused kernels on GPU and TPU when the shapes fit (rnnstab.kernels.kernel_fits), else scan;
 # remat: lax.scan over raw inputs whose steps are recomputed in the backward pass (only the states are
 # saved); pallas: the kernels (the Pallas interpreter on CPU, for tests); wavefront: the kernels, a stack
 # by anti-diagonals of its layers x time grid.
