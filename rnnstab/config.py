@@ -1,4 +1,5 @@
-"""The run configuration: one frozen dataclass, validated once, with errors that name the flag."""
+"""The run configurations: the settings every run shares (``NetworkConfig``) and a supervised run's (``Config``);
+frozen dataclasses, validated once, with errors that name the flag."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,19 +19,102 @@ READOUT_FITS = ("ridge", "gd")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-  """Everything that defines a run. Field names are the command-line flags of ``experiments/run.py``.
+class NetworkConfig:
+  """The settings every kind of run shares: the recurrent network, its initialisation and pre-training, the
+  seeds and how they share the machine, and the multistability measurements. ``Config`` (supervised tasks)
+  and ``rnnstab.rl.RLConfig`` (reinforcement learning) extend it; field names are their flags.
 
   Attributes:
     cell: recurrent cell name (``rnnstab.cells.CELLS``).
-    init: initialisation name (``rnnstab.inits.INITS``), e.g. default, orthogonal, identity, chrono, warmup.
-    task: task name (``rnnstab.tasks.TASKS``), with options as "name:key=value,key=value" (fields of the
-      task, e.g. "recall:delay=10" or "dyck1:generalise=10"; ``rnnstab.tasks.make_task``).
+    init: initialisation name (``rnnstab.inits.INITS``), e.g. default, orthogonal, identity, chrono, warmup;
+      warmup and LSC pre-train on the task's inputs (on exploration-policy histories in RL).
     seeds: how many seeds train in parallel.
     seed: base seed; seed i of the run uses ``split(key(seed), seeds)[i]``.
     hidden: units per layer (with ``double``, split in two halves).
     layers: depth of the stack.
     double: each layer is two parallel half-width cells (the warmup paper's double layer).
+    seed_parallel: how seeds share the machine: "vmap" (one batched program), "map" (one seed after
+      another inside one compiled program), an integer g (vmap groups of g seeds, mapped over groups), or
+      "auto" (vmap on GPU/TPU, groups of seeds sized to fit the CPU cache on CPU).
+    warmup_steps: Adam steps of ``--init=warmup`` (100 in the warmup paper).
+    warmup_lr: learning rate of the warmup phase (1e-2).
+    vaa_target: the VAA* each layer is warmed up to (0.95).
+    lsc_targets: target rule of ``--init=lsc``: "one" (radius 1 in time and depth, the default the
+      measurements support), "half" (0.5 each in a deep stack) or "unbalanced" (time T/(L+T), depth L/(L+T),
+      T the sequence length or, in RL, the episode horizon).
+    lsc_kinds: comma-separated Jacobian kinds ``--init=lsc`` trains (time, depth, encoder, decoder).
+    lsc_steps: step budget of the LSC pre-training (it stops earlier once every radius is within 0.08 of
+      its target for 20 steps).
+    lsc_lr: AdaBelief learning rate of the LSC pre-training.
+    lsc_method: how the LSC radii are computed: "exact" (each Jacobian formed, its radius by Gelfand's
+      formula), "power" (power iteration on Jacobian-vector products: about 2x faster at 64 units per
+      layer, and the choice for wide layers, where forming Jacobians costs one JVP per state unit) or
+      "auto" (the default: exact up to 256 state entries per sample, power above).
+    analysis_steps: autonomous iteration budget of each multistability measurement (10,000 in the paper).
+    analysis_samples: starting states per measurement (sequences of the task, or exploration histories in
+      RL, fixed per seed).
+  """
+
+  # Defaults: the papers' two-layer setting, at a size where copy-first-input (T = 50, ``Config``) is learnt
+  # by every seed in about a minute on two CPU cores (eval MSE from 1.0, chance, to about 0.01).
+  cell: str = "brc"
+  init: str = "default"
+  seeds: int = 4
+  seed: int = 0
+  hidden: int = 64
+  layers: int = 2
+  double: bool = False
+  seed_parallel: str = "auto"
+  warmup_steps: int = 100
+  warmup_lr: float = 1e-2
+  vaa_target: float = 0.95
+  lsc_targets: str = "one"
+  lsc_kinds: str = "time,depth,decoder"
+  lsc_steps: int = 500
+  lsc_lr: float = 1e-2
+  lsc_method: str = "auto"
+  analysis_steps: int = 10_000
+  analysis_samples: int = 32
+
+  def check_network(self) -> None:
+    """The checks of the shared settings, each error naming its flag. Subclasses call it at the end of
+    their ``__post_init__``: the LSC target rule needs their (validated) ``seq_len``."""
+    for flag, registry in (("cell", CELLS), ("init", INITS)):
+      if getattr(self, flag) not in registry:
+        raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
+                         f"{', '.join(registry.names())}")
+    for flag in ("seeds", "hidden", "layers", "warmup_steps", "lsc_steps", "analysis_steps", "analysis_samples"):
+      value = getattr(self, flag)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
+    if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+      raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
+    for flag in ("warmup_lr", "lsc_lr"):
+      value = getattr(self, flag)
+      if not (value > 0 and value < float("inf")):
+        raise ValueError(f"--{flag}: must be a positive finite number, got {value!r}")
+    if self.lsc_method not in LSC_METHODS:
+      raise ValueError(f"--lsc_method: unknown method {self.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
+    lsc_targets(self.lsc_targets, layers=self.layers, seq_len=self.seq_len, kinds=tuple(self.lsc_kinds.split(",")))
+    if not 0 < self.vaa_target <= 1:
+      raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {self.vaa_target!r}")
+    if self.double and self.hidden % 2:
+      raise ValueError(f"--hidden: must be even with --double (two halves), got {self.hidden}")
+    if not (self.seed_parallel in SEED_PARALLEL or (self.seed_parallel.isdigit() and int(self.seed_parallel) > 0)):
+      raise ValueError(f"--seed_parallel: must be one of {', '.join(SEED_PARALLEL)} or a positive integer "
+                       f"group size, got {self.seed_parallel!r}")
+    if self.seed_parallel.isdigit() and self.seeds % int(self.seed_parallel):
+      raise ValueError(f"--seed_parallel: group size {self.seed_parallel} must divide --seeds={self.seeds}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(NetworkConfig):
+  """Everything that defines a supervised run. Field names are the command-line flags of ``experiments/run.py``;
+  the network, init, seed and measurement settings are ``NetworkConfig``'s.
+
+  Attributes:
+    task: task name (``rnnstab.tasks.TASKS``), with options as "name:key=value,key=value" (fields of the
+      task, e.g. "recall:delay=10" or "dyck1:generalise=10"; ``rnnstab.tasks.make_task``).
     seq_len: sequence length T.
     batch: training batch size per seed.
     steps: training steps.
@@ -48,22 +132,6 @@ class Config:
     unroll: ``lax.scan`` unroll factor.
     recompute: with the Pallas backends, 0 keeps every step's state for the backward pass; K > 0 keeps
       one in K and recomputes the others in the backward kernel (K must divide --seq_len).
-    seed_parallel: how seeds share the machine: "vmap" (one batched program), "map" (one seed after
-      another inside one compiled program), an integer g (vmap groups of g seeds, mapped over groups), or
-      "auto" (vmap on GPU/TPU, groups of seeds sized to fit the CPU cache on CPU).
-    warmup_steps: Adam steps of ``--init=warmup`` (100 in the warmup paper).
-    warmup_lr: learning rate of the warmup phase (1e-2).
-    vaa_target: the VAA* each layer is warmed up to (0.95).
-    lsc_targets: target rule of ``--init=lsc``: "one" (radius 1 in time and depth, the default the
-      measurements support), "half" (0.5 each in a deep stack) or "unbalanced" (time T/(L+T), depth L/(L+T)).
-    lsc_kinds: comma-separated Jacobian kinds ``--init=lsc`` trains (time, depth, encoder, decoder).
-    lsc_steps: step budget of the LSC pre-training (it stops earlier once every radius is within 0.08 of
-      its target for 20 steps).
-    lsc_lr: AdaBelief learning rate of the LSC pre-training.
-    lsc_method: how the LSC radii are computed: "exact" (each Jacobian formed, its radius by Gelfand's
-      formula), "power" (power iteration on Jacobian-vector products: about 2x faster at 64 units per
-      layer, and the choice for wide layers, where forming Jacobians costs one JVP per state unit) or
-      "auto" (the default: exact up to 256 state entries per sample, power above).
     train: what training changes: "all" (every parameter) or "readout" (reservoir mode: the recurrent part
       stays at its initialisation, after any warmup / LSC phase, and only the linear readout is fitted).
     readout_fit: with --train=readout, "ridge" (closed form on --ridge_batches batches at the start; the
@@ -82,20 +150,9 @@ class Config:
       over training, and seed 0's gradient grid, Jacobian spectra and attractors at initialisation, after
       pre-training and after training (``rnnstab.report``); the environment variable RNNSTAB_SKIP_REPORT=1
       turns it off for every run (the test suite sets it).
-    analysis_steps: autonomous iteration budget of each measurement (10,000 in the paper).
-    analysis_samples: starting states per measurement (sequences of the task, fixed per seed).
   """
 
-  # Defaults: the papers' two-layer setting, at a size where copy-first-input (T = 50) is learnt by
-  # every seed in about a minute on two CPU cores (eval MSE from 1.0, chance, to about 0.01).
-  cell: str = "brc"
-  init: str = "default"
   task: str = "copy"
-  seeds: int = 4
-  seed: int = 0
-  hidden: int = 64
-  layers: int = 2
-  double: bool = False
   seq_len: int = 50
   batch: int = 32
   steps: int = 2000
@@ -108,15 +165,6 @@ class Config:
   backend: str = "auto"
   unroll: int = 1
   recompute: int = 0
-  seed_parallel: str = "auto"
-  warmup_steps: int = 100
-  warmup_lr: float = 1e-2
-  vaa_target: float = 0.95
-  lsc_targets: str = "one"
-  lsc_kinds: str = "time,depth,decoder"
-  lsc_steps: int = 500
-  lsc_lr: float = 1e-2
-  lsc_method: str = "auto"
   train: str = "all"
   readout_fit: str = "ridge"
   ridge: float = 1e-6
@@ -124,31 +172,23 @@ class Config:
   analysis_every: int = 1000
   checkpoint_every: int = 1000
   report: bool = True
-  analysis_steps: int = 10_000
-  analysis_samples: int = 32
 
   def __post_init__(self):
-    for flag, registry in (("cell", CELLS), ("init", INITS), ("task", None), ("optimizer", OPTIMIZERS)):
-      if registry is None:
-        parse_task(self.task)  # the name and its options ("recall:delay=10"); their ranges below
-      elif getattr(self, flag) not in registry:
-        raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
-                         f"{', '.join(registry.names())}")
-    for flag in ("seeds", "hidden", "layers", "seq_len", "batch", "steps", "log_every", "eval_batch", "unroll",
-                 "warmup_steps", "analysis_steps", "analysis_samples", "lsc_steps"):
+    parse_task(self.task)  # the name and its options ("recall:delay=10"); their ranges below
+    if self.optimizer not in OPTIMIZERS:
+      raise ValueError(f"--optimizer: unknown optimizer {self.optimizer!r}; valid choices: "
+                       f"{', '.join(OPTIMIZERS.names())}")
+    for flag in ("seq_len", "batch", "steps", "log_every", "eval_batch", "unroll"):
       value = getattr(self, flag)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
     # The task's own checks (option ranges, --seq_len against its options), now that seq_len is an integer.
     make_task(self.task, self.seq_len)
-    if not isinstance(self.seed, int) or self.seed < 0:
-      raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
     if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
       raise ValueError(f"--lr: must be a positive finite number, got {self.lr!r}")
     for flag in ("analysis_every", "checkpoint_every"):
       if not isinstance(getattr(self, flag), int) or getattr(self, flag) < 0:
         raise ValueError(f"--{flag}: must be a non-negative integer (0: off), got {getattr(self, flag)!r}")
-    check_init_settings(self)
     parse_reg(self.reg)
     if self.train not in TRAIN:
       raise ValueError(f"--train: unknown choice {self.train!r}; valid choices: {', '.join(TRAIN)}")
@@ -166,45 +206,23 @@ class Config:
       raise ValueError(f"--recompute: must be 0 or a divisor of --seq_len={self.seq_len}, got {self.recompute}")
     if self.recompute and self.backend == "wavefront":
       raise ValueError("--recompute: not available with --backend=wavefront; use --backend=pallas")
-    check_parallel_settings(self)
-
-
-def check_init_settings(cfg) -> None:
-  """The checks of the pre-training settings a run config shares with the others (``Config``,
-  ``rnnstab.rl.RLConfig``): warmup and LSC learning rates, LSC method and targets, the VAA* target."""
-  for flag in ("warmup_lr", "lsc_lr"):
-    value = getattr(cfg, flag)
-    if not (value > 0 and value < float("inf")):
-      raise ValueError(f"--{flag}: must be a positive finite number, got {value!r}")
-  if cfg.lsc_method not in LSC_METHODS:
-    raise ValueError(f"--lsc_method: unknown method {cfg.lsc_method!r}; valid choices: {', '.join(LSC_METHODS)}")
-  lsc_targets(cfg.lsc_targets, layers=cfg.layers, seq_len=cfg.seq_len, kinds=tuple(cfg.lsc_kinds.split(",")))
-  if not 0 < cfg.vaa_target <= 1:
-    raise ValueError(f"--vaa_target: must be in (0, 1] (VAA* lies in (0, 1]), got {cfg.vaa_target!r}")
-
-
-def check_parallel_settings(cfg) -> None:
-  """The checks of the width and seed-parallelism settings every run config shares: --double needs an
-  even --hidden; --seed_parallel is a known mode or a group size dividing --seeds."""
-  if cfg.double and cfg.hidden % 2:
-    raise ValueError(f"--hidden: must be even with --double (two halves), got {cfg.hidden}")
-  if not (cfg.seed_parallel in SEED_PARALLEL or (cfg.seed_parallel.isdigit() and int(cfg.seed_parallel) > 0)):
-    raise ValueError(f"--seed_parallel: must be one of {', '.join(SEED_PARALLEL)} or a positive integer "
-                     f"group size, got {cfg.seed_parallel!r}")
-  if cfg.seed_parallel.isdigit() and cfg.seeds % int(cfg.seed_parallel):
-    raise ValueError(f"--seed_parallel: group size {cfg.seed_parallel} must divide --seeds={cfg.seeds}")
+    self.check_network()
 
 
 def field_help(cls=None) -> dict:
-  """Each field's help text, from the "Attributes:" section of the config dataclass's docstring (one source
-  of truth for the docs and ``--help``)."""
-  text, out, name = (cls or Config).__doc__.split("Attributes:", 1)[1], {}, None
-  for line in text.splitlines():
-    head = line.strip().split(":", 1)
-    if line.startswith("    ") and not line.startswith("      ") and len(head) == 2:
-      name, out[head[0]] = head[0], head[1].strip()
-    elif name and line.strip():
-      out[name] += " " + line.strip()
+  """Each field's help text, from the "Attributes:" sections of the config dataclass's docstring and its
+  bases' (one source of truth for the docs and ``--help``)."""
+  out = {}
+  for klass in reversed((cls or Config).__mro__):
+    if "Attributes:" not in (klass.__dict__.get("__doc__") or ""):
+      continue
+    name = None
+    for line in klass.__doc__.split("Attributes:", 1)[1].splitlines():
+      head = line.strip().split(":", 1)
+      if line.startswith("    ") and not line.startswith("      ") and len(head) == 2:
+        name, out[head[0]] = head[0], head[1].strip()
+      elif name and line.strip():
+        out[name] += " " + line.strip()
   return out
 
 

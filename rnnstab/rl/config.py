@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from rnnstab.cells import CELLS
-from rnnstab.config import check_init_settings, check_parallel_settings
-from rnnstab.inits import INITS
+from rnnstab.config import NetworkConfig
 from rnnstab.rl.envs import make_env
 
 AGENTS = ("drqn", "ppo")
 
 
 @dataclasses.dataclass(frozen=True)
-class RLConfig:
-  """Everything that defines an RL run. Field names are the flags of ``experiments/rl.py``.
+class RLConfig(NetworkConfig):
+  """Everything that defines an RL run. Field names are the flags of ``experiments/rl.py``; the network, init,
+  seed and measurement settings are ``rnnstab.config.NetworkConfig``'s.
 
   Defaults are the warmup paper's T-maze DRQN (reinforcement.py of its code): two layers of 32, Adam 1e-3,
   epsilon 0.2, 10 updates per episode, target network copied every 20 episodes, a replay buffer of 8192
@@ -25,13 +24,6 @@ class RLConfig:
       "tmaze:stochasticity=0.1").
     length: the environment's size: T-maze corridor length L (horizon 3L - 1), memory-chain length.
     agent: "drqn" (recurrent Q-learning on replayed whole episodes) or "ppo" (recurrent PPO).
-    cell: recurrent cell name (``rnnstab.cells.CELLS``).
-    init: initialisation (``rnnstab.inits.INITS``); warmup and LSC pre-train on exploration-policy histories.
-    seeds: how many seeds train in parallel.
-    seed: base seed; seed i uses ``split(key(seed), seeds)[i]``.
-    hidden: units per layer (with ``double``, split in two halves).
-    layers: depth of the stack.
-    double: each layer is two parallel half-width cells (the warmup paper's double layer).
     episodes: training episodes per seed.
     eval_every: episodes between greedy evaluations (and log lines); 0: the agent's default, 20 for DRQN (the
       paper's) and the first multiple of ``envs`` from 20 for PPO (which must evaluate between updates).
@@ -51,20 +43,9 @@ class RLConfig:
     vf_coef: PPO: value-loss weight.
     gae_lambda: PPO: lambda of generalised advantage estimation.
     max_grad_norm: PPO: global gradient-norm clip.
-    warmup_steps: Adam steps of ``--init=warmup`` (100 in the warmup paper).
-    warmup_lr: learning rate of the warmup phase (1e-2).
-    vaa_target: the VAA* each layer is warmed up to (0.95).
-    lsc_targets: target rule of ``--init=lsc`` ("one", "half", "unbalanced"; T is the horizon).
-    lsc_kinds: comma-separated Jacobian kinds ``--init=lsc`` trains.
-    lsc_steps: step budget of the LSC pre-training.
-    lsc_lr: AdaBelief learning rate of the LSC pre-training.
-    lsc_method: how the LSC radii are computed ("auto", "exact", "power").
     analysis_every: measure reachable multistability (VAA, stable equilibria) on exploration histories at
       the first evaluation at or after every multiple of this many episodes, at the start and the end;
       0 turns it off.
-    analysis_steps: autonomous iteration budget of each measurement.
-    analysis_samples: starting states per measurement.
-    seed_parallel: how seeds share the machine: "auto", "vmap", "map" or an integer group size.
     report: write report.html at the end (``rnnstab.report``: learning curves, multistability, seed 0's
       Jacobian spectra and attractors on exploration histories, summary, config, cost).
   """
@@ -72,13 +53,8 @@ class RLConfig:
   env: str = "tmaze"
   length: int = 10
   agent: str = "drqn"
-  cell: str = "gru"
-  init: str = "default"
-  seeds: int = 4
-  seed: int = 0
+  cell: str = "gru"  # the warmup paper's T-maze network: two layers of 32 GRU units
   hidden: int = 32
-  layers: int = 2
-  double: bool = False
   episodes: int = 2000
   eval_every: int = 0
   lr: float = 0.0
@@ -95,36 +71,18 @@ class RLConfig:
   vf_coef: float = 0.5
   gae_lambda: float = 0.95
   max_grad_norm: float = 0.5
-  warmup_steps: int = 100
-  warmup_lr: float = 1e-2
-  vaa_target: float = 0.95
-  lsc_targets: str = "one"
-  lsc_kinds: str = "time,depth,decoder"
-  lsc_steps: int = 500
-  lsc_lr: float = 1e-2
-  lsc_method: str = "auto"
   analysis_every: int = 0
-  analysis_steps: int = 10_000
-  analysis_samples: int = 32
-  seed_parallel: str = "auto"
   report: bool = True
 
   def __post_init__(self):
-    for flag, registry in (("cell", CELLS), ("init", INITS)):
-      if getattr(self, flag) not in registry:
-        raise ValueError(f"--{flag}: unknown {flag} {getattr(self, flag)!r}; valid choices: "
-                         f"{', '.join(registry.names())}")
     if self.agent not in AGENTS:
       raise ValueError(f"--agent: unknown agent {self.agent!r}; valid choices: {', '.join(AGENTS)}")
-    for flag in ("length", "seeds", "hidden", "layers", "episodes", "batch", "buffer", "updates",
-                 "target_every", "envs", "epochs", "minibatches", "warmup_steps", "lsc_steps", "analysis_steps",
-                 "analysis_samples"):
+    for flag in ("length", "episodes", "batch", "buffer", "updates", "target_every", "envs", "epochs",
+                 "minibatches"):
       value = getattr(self, flag)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"--{flag}: must be a positive integer, got {value!r}")
     make_env(self.env, self.length)  # the name, its options and --length
-    if not isinstance(self.seed, int) or self.seed < 0:
-      raise ValueError(f"--seed: must be a non-negative integer, got {self.seed!r}")
     for flag, zero in (("analysis_every", "off"), ("eval_every", "the agent's default")):
       value = getattr(self, flag)
       if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -133,7 +91,6 @@ class RLConfig:
       raise ValueError(f"--lr: must be a positive finite number (0: the agent's default), got {self.lr!r}")
     if not (self.max_grad_norm > 0 and self.max_grad_norm < float("inf")):
       raise ValueError(f"--max_grad_norm: must be a positive finite number, got {self.max_grad_norm!r}")
-    check_init_settings(self)
     for flag in ("epsilon", "gae_lambda"):
       if not 0 <= getattr(self, flag) <= 1:
         raise ValueError(f"--{flag}: must be in [0, 1], got {getattr(self, flag)!r}")
@@ -147,7 +104,7 @@ class RLConfig:
                            f"per update), got {getattr(self, flag)}")
       if self.envs % self.minibatches:
         raise ValueError(f"--minibatches: must divide --envs={self.envs}, got {self.minibatches}")
-    check_parallel_settings(self)
+    self.check_network()
 
   @property
   def learning_rate(self) -> float:
