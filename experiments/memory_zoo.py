@@ -83,17 +83,19 @@ def capacity_at_init(cell: str, init: str, hidden: int) -> np.ndarray:
   """Jaeger's MC of each seed's cell as initialised (pre-trained on NARMA10 inputs for warmup / LSC).
   Kept in --out/capacity_at_init.json, so a report run again (after a stop) does not measure it twice."""
   cache_path = Path(FLAGS.out) / "capacity_at_init.json"
-  cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+  read = lambda: json.loads(cache_path.read_text()) if cache_path.is_file() else {}
   key = f"{cell}|{init}|{hidden}|{FLAGS.seeds}"
-  if key not in cache:
-    trainer = make_train(_config(cell, init, "narma10", 100, hidden))
-    keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
-    params = jax.jit(jax.vmap(lambda k: trainer.init(k)[0].params["cell"]))(keys)
-    cache[key] = [memory_capacity(trainer.model.cell, jax.tree_util.tree_map(lambda a: a[i], params),
-                                  jax.random.key(100 + i)) for i in range(FLAGS.seeds)]
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    results.write_json(cache_path, cache)
-  return np.array(cache[key])
+  if key in (cache := read()):
+    return np.array(cache[key])
+  trainer = make_train(_config(cell, init, "narma10", 100, hidden))
+  keys = jax.random.split(jax.random.key(0), FLAGS.seeds)
+  params = jax.jit(jax.vmap(lambda k: trainer.init(k)[0].params["cell"]))(keys)
+  values = [memory_capacity(trainer.model.cell, jax.tree_util.tree_map(lambda a: a[i], params),
+                            jax.random.key(100 + i)) for i in range(FLAGS.seeds)]
+  # Read again just before writing: another report writing to the same --out meanwhile keeps its entries.
+  cache_path.parent.mkdir(parents=True, exist_ok=True)
+  results.write_json(cache_path, {**read(), key: values})
+  return np.array(values)
 
 
 def _train(config: Config) -> tuple[dict, list[float | None]]:

@@ -1,4 +1,5 @@
 """Smoke versions of experiments/memory_zoo.py's reports (the real ones are in docs/memory.md)."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def test_table_and_capacity_reports(tmp_path):
   out = report(["--study=mc", "--cells=tanh", "--inits=default", "--seeds=1", "--hidden=4", f"--out={tmp_path}"],
                tmp_path).stdout
   assert 0 < float([l for l in out.splitlines() if l.startswith("| tanh")][0].split("|")[3].split("+-")[0]) <= 4.0
+  # One cache of measured MCs per --out, keyed by cell, init, size and seeds: every report's entries kept.
+  assert set(json.loads((tmp_path / "capacity_at_init.json").read_text())) == {
+      "ncgru|default|4|2", "esn|default|4|2", "tanh|default|4|1"}
 
 
 def test_bad_flags_are_one_line(tmp_path):
