@@ -98,6 +98,14 @@ def capacity_at_init(cell: str, init: str, hidden: int) -> np.ndarray:
   return np.array(values)
 
 
+def _mc_text(values: np.ndarray, digits: int) -> str:
+  """Mean +- std of the seeds' MCs, over the seeds whose network does not diverge (``memory_capacity`` is
+  NaN for those), with how many diverged."""
+  finite = values[np.isfinite(values)]
+  text = f"{finite.mean():.{digits}f} +- {finite.std():.{digits}f}" if finite.size else "-"
+  return text + (f" ({values.size - finite.size}/{values.size} diverge)" if finite.size < values.size else "")
+
+
 def _train(config: Config) -> tuple[dict, list[float | None]]:
   summary = results.finished_summary(FLAGS.out, config) or experiment.run(config, out=FLAGS.out, log=lambda s: None)
   return summary, [s["final"][summary["metric"]] for s in summary["seeds"]]
@@ -136,7 +144,7 @@ def table() -> None:
     for init in inits:
       mc = capacity_at_init(cell, init, FLAGS.hidden)
       for train in trains:
-        row = [cell, init] + ([train] if len(trains) > 1 else []) + [f"{mc.mean():.1f} +- {mc.std():.1f}"]
+        row = [cell, init] + ([train] if len(trains) > 1 else []) + [_mc_text(mc, 1)]
         for b in benches:
           summary, per_seed = _train(_config(cell, init, *BENCHMARKS[b], FLAGS.hidden, train))
           row.append(_score(summary, per_seed))
@@ -162,8 +170,7 @@ def mc() -> None:
   for cell in cells:
     for init in inits:
       values = capacity_at_init(cell, init, FLAGS.hidden)
-      rows.append(f"| {cell} | {init} | {values.mean():.2f} +- {values.std():.2f} | {values.min():.2f} | "
-                  f"{values.max():.2f} |")
+      rows.append(f"| {cell} | {init} | {_mc_text(values, 2)} | {np.nanmin(values):.2f} | {np.nanmax(values):.2f} |")
       print(rows[-1], flush=True)
   print(f"\nJaeger's memory capacity of one layer of N = {FLAGS.hidden} as initialised, input U[-1, 1], ridge readouts "
         f"fitted on 2000 steps and scored on 2000 more, delays 1..{2 * FLAGS.hidden}; {FLAGS.seeds} seeds "
@@ -197,8 +204,8 @@ def capacity() -> None:
   for cell in cells:
     for n in sizes:
       mc, ks = capacity_at_init(cell, "default", n), k_star(cell, n, delays)
-      curves.setdefault(cell, []).append((n, mc.mean(), mc.std(), ks.mean(), ks.std()))
-      rows.append(f"| {cell} | {n} | {mc.mean():.2f} +- {mc.std():.2f} | {ks.mean():.1f} +- {ks.std():.1f} | "
+      curves.setdefault(cell, []).append((n, np.nanmean(mc), np.nanstd(mc), ks.mean(), ks.std()))
+      rows.append(f"| {cell} | {n} | {_mc_text(mc, 2)} | {ks.mean():.1f} +- {ks.std():.1f} | "
                   f"{int(ks.min())}-{int(ks.max())} |")
       print(rows[-1], flush=True)
   print(f"\nMC: Jaeger's memory capacity at the default init (untrained, ridge readouts, input U[-1, 1]); k*: the "

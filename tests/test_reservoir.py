@@ -50,3 +50,9 @@ def test_memory_capacity_is_at_most_the_number_of_units(activation):
   # No recurrence: the state holds u(t) only, so nothing from the past can be read out.
   zero = {"U": jnp.ones((1, N)), "W": jnp.zeros((N, N)), "b": jnp.zeros(N)}
   assert memory_capacity(cell, zero, jax.random.key(1)) < 0.05
+
+
+def test_a_diverging_network_has_no_memory_capacity():
+  cell = ESN(hidden_size=N, activation="linear")
+  exploding = {"U": jnp.ones((1, N)), "W": 3.0 * jnp.eye(N), "b": jnp.zeros(N)}  # float32 overflows in ~80 steps
+  assert np.isnan(memory_capacity(cell, exploding, jax.random.key(1)))

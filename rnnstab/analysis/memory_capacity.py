@@ -36,7 +36,8 @@ def memory_curve(cell, params, key, *, length: int = 4000, washout: int = 200, m
     ridge: Tikhonov regularisation, relative to the largest squared singular value of the outputs.
 
   Returns:
-    (K,) float64 array of squared correlations in [0, 1].
+    (K,) float64 array of squared correlations in [0, 1]; all NaN when the cell's outputs overflow (a
+    diverging network, e.g. a ReLU RNN with a recurrent radius above 1, has no memory capacity to measure).
   """
   K = max_delay or 2 * cell.output_size
   if washout < K:
@@ -51,6 +52,8 @@ def memory_curve(cell, params, key, *, length: int = 4000, washout: int = 200, m
   mean, std = X[:half].mean(0), X[:half].std(0)
   std[std == 0] = 1.0  # a constant unit carries nothing; leave it out of the scaling
   Z = (X - mean) / std
+  if not np.isfinite(Z).all():
+    return np.full(K, np.nan)
   y_mean = Y[:half].mean(0)
   Uz, s, Vt = np.linalg.svd(Z[:half], full_matrices=False)
   shrink = s / (s ** 2 + ridge * (s[0] ** 2 if s.size and s[0] > 0 else 1.0))
@@ -64,7 +67,8 @@ def memory_curve(cell, params, key, *, length: int = 4000, washout: int = 200, m
 
 
 def memory_capacity(cell, params, key, **kwargs) -> float:
-  """Jaeger's MC = sum_k MC_k (``memory_curve``'s arguments); at most N for N linear units.
+  """Jaeger's MC = sum_k MC_k (``memory_curve``'s arguments); at most N for N linear units, NaN for a
+  diverging network.
 
   References:
     Jaeger, "Short term memory in echo state networks", GMD Report 152, 2001.
