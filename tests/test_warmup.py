@@ -34,17 +34,21 @@ def gru_warmed():
 
 
 def test_warmup_raises_vaa_star_of_every_layer(gru_warmed):
-  cell, params, (warm, info) = gru_warmed
+  cell, params, (_, info) = gru_warmed
   assert info["vaa_star"].shape == (100, 2) and info["loss"].shape == (100,)
   # VAA* depends on the constant input drawn: average it over 16 draws.
   v = jax.jit(jax.vmap(lambda p, k: layer_vaa_star(cell, p, sample(k), jax.random.fold_in(k, 1), iterations=30,
                                                    max_iterations=30), in_axes=(None, 0)))
   keys = jax.random.split(jax.random.key(9), 16)
-  before, after = v(params, keys).mean(0), v(warm, keys).mean(0)
+  before = v(params, keys).mean(0)
   assert np.all(before < 0.2), before    # a default GRU is monostable: every state lands on one point
-  # 100 steps take these 8-unit layers to VAA* 0.67-0.94 (over inits, and with the machine's float rounding:
-  # the CPU's vector width and XLA's optimisation level move this init's second layer from 0.86 to 0.67).
-  assert np.all(after > 0.5), after
+  # One init's VAA* after 100 steps moves with the machine's float rounding (0.67 to 0.86 for this one's
+  # second layer between CPUs and XLA optimisation levels): the bound holds for the mean over 4 inits.
+  inits = jax.vmap(lambda k: cell.init(k, 1))(jax.random.split(jax.random.key(0), 4))
+  warmed = jax.jit(jax.vmap(lambda p: warm_up(cell, p, sample, jax.random.key(3), steps=100,
+                                              max_iterations=30)[0]))(inits)
+  after = jax.vmap(lambda p: v(p, keys).mean(0))(warmed).mean(0)
+  assert np.all(after > 0.7), after
   assert float(info["loss"][-5:].mean()) < float(info["loss"][:5].mean())
 
 
