@@ -79,8 +79,9 @@ def gradient_grid_figure(cell, stages: dict, inputs, loss_of: Callable) -> bytes
   grid_of = jax.jit(lambda p: gradient_grid(cell, p["cell"], inputs, loss_of(p)))  # one compile for every stage
   grids = {name: np.log10(np.maximum(np.asarray(grid_of(params), np.float64), 1e-38))
            for name, params in stages.items()}
-  lo = min(g.min() for g in grids.values())
-  hi = max(g.max() for g in grids.values())
+  # A diverged network's gradients are inf or NaN: the colour scale is that of the finite ones.
+  finite = np.concatenate([g[np.isfinite(g)] for g in grids.values()])
+  lo, hi = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
   layers = next(iter(grids.values())).shape[0]
   fig, axes = plt.subplots(len(grids), 1, figsize=(9, 0.6 + len(grids) * (1.0 + 0.35 * layers)), squeeze=False,
                            constrained_layout=True)
@@ -120,10 +121,17 @@ def spectra_figure(cell, stages: dict, inputs, key) -> bytes:
   fig, axes = plt.subplots(1, len(stages), figsize=(4 * len(stages), 4), squeeze=False)
   circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
   for ax, (name, params) in zip(axes[0], stages.items()):
-    ev = np.linalg.eigvals(np.asarray(jacobians(params["cell"]), np.float64)).reshape(-1)
+    jac = np.asarray(jacobians(params["cell"]), np.float64)
+    # A diverged network (a ReLU RNN past radius 1) reaches inf/NaN states: LAPACK rejects their Jacobians.
+    finite = np.isfinite(jac).all(axis=(1, 2))
     ax.plot(circle.real, circle.imag, color="gray", lw=0.8, ls="--")
-    ax.scatter(ev.real, ev.imag, s=6, alpha=0.5, color="tab:blue")
-    ax.set_title(f"{name}\nlargest |lambda| {np.max(np.abs(ev)):.3f}", fontsize=9)
+    if finite.any():
+      ev = np.linalg.eigvals(jac[finite]).reshape(-1)
+      ax.scatter(ev.real, ev.imag, s=6, alpha=0.5, color="tab:blue")
+      title = f"{name}\nlargest |lambda| {np.max(np.abs(ev)):.3f}" + _diverged(finite)
+    else:
+      title = f"{name}\nevery sampled state diverged"
+    ax.set_title(title, fontsize=9)
     ax.set_aspect("equal")
     ax.set_xlabel("Re")
   axes[0, 0].set_ylabel("Im")
@@ -149,6 +157,11 @@ def attractor_figure(cell, stages: dict, inputs, key, steps: int = 2000) -> byte
 
   for ax, (name, params) in zip(axes[0], stages.items()):
     start, end = (np.asarray(a, np.float64) for a in run(params))
+    finite = np.isfinite(start).all(1) & np.isfinite(end).all(1)
+    if not finite.any():
+      ax.set_title(f"{name}\nevery state diverged under u", fontsize=9)
+      continue
+    start, end = start[finite], end[finite]
     centre = end.mean(0)
     _, _, vt = np.linalg.svd(np.concatenate([end, start]) - centre, full_matrices=False)
     basis = vt[:2].T if vt.shape[0] >= 2 else np.eye(end.shape[1], 2)
@@ -158,12 +171,18 @@ def attractor_figure(cell, stages: dict, inputs, key, steps: int = 2000) -> byte
     ax.scatter(s2[:, 0], s2[:, 1], s=8, color="gray", label="reached on task inputs")
     ax.scatter(e2[:, 0], e2[:, 1], s=18, color="tab:blue", label=f"after {steps} steps under u")
     distinct = len({tuple(np.round(p, 3)) for p in end})
-    ax.set_title(f"{name}\n{distinct} distinct end points of {n}", fontsize=9)
+    ax.set_title(f"{name}\n{distinct} distinct end points of {n}" + _diverged(finite), fontsize=9)
     ax.set_xlabel("PC 1")
   axes[0, 0].set_ylabel("PC 2")
   axes[0, 0].legend(fontsize=7)
   fig.tight_layout()
   return _png(fig)
+
+
+def _diverged(finite: np.ndarray) -> str:
+  """A title's note of how many samples diverged (inf or NaN), empty when none did."""
+  bad = int(finite.size - finite.sum())
+  return f" ({bad} of {finite.size} diverged, left out)" if bad else ""
 
 
 def _img(png: bytes, alt: str, caption: str) -> str:

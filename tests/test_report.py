@@ -73,3 +73,24 @@ def test_rl_runs_write_a_report_too(tmp_path, monkeypatch):
   text = (tmp_path / "rl" / "report.html").read_text()
   assert re.findall(r'<img alt="([^"]+)"', text) == ["learning curves", "jacobian spectra", "attractors"]
   assert "no sequence loss" in text and summary["completed_episodes"] == 20
+
+
+def test_figures_of_a_diverged_network_leave_out_its_non_finite_states():
+  """A ReLU RNN past radius 1 overflows to inf/NaN: the figures draw the finite samples and say how many
+  diverged, instead of LAPACK's "SVD did not converge" ending the run (and the study around it)."""
+  import jax
+  import jax.numpy as jnp
+  from rnnstab.cells import ReLURNN
+  from rnnstab.report import attractor_figure, gradient_grid_figure, spectra_figure
+
+  cell = ReLURNN(hidden_size=6)
+  sane = cell.init(jax.random.key(0), 2)
+  # Every unit excites every other: relu(h W) with W = 1e3 grows by ~6e3 a step and overflows float32
+  # within 20 steps; settling under a constant input runs 2000.
+  diverged = {**sane, "W": jnp.full((6, 6), 1e3), "b": jnp.ones(6)}
+  stages = {"sane": {"cell": sane}, "diverged": {"cell": diverged}}
+  inputs = jax.random.normal(jax.random.key(1), (30, 8, 2))
+  for figure in (attractor_figure(cell, stages, inputs, jax.random.key(2)),
+                 spectra_figure(cell, stages, inputs, jax.random.key(3)),
+                 gradient_grid_figure(cell, stages, inputs, lambda p: lambda ys: jnp.sum(ys[-1] ** 2))):
+    assert figure.startswith(b"\x89PNG")
