@@ -55,16 +55,16 @@ class SequenceModel:
     """inputs (T, B, D) -> predictions (T, B, O), deterministic (no cell noise); with ``last_only`` the
     last step's alone, (1, B, O)."""
     _, ys = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll,
-                   recompute=self.recompute)
-    return self.readout(params["readout"], ys[-1:] if last_only else ys)
+                   recompute=self.recompute, outputs="last" if last_only else "all")
+    return self.readout(params["readout"], ys)
 
   def apply_training(self, params, inputs, key, last_only: bool = False):
     """The training forward pass: predictions (T, B, O) (``last_only``: (1, B, O)) with the cells' training
     noise drawn from ``key``, and the cells' own penalties (GateL0RD's L0 term), shape (B,); zeros for
     cells without any."""
     _, ys, penalty = unroll(self.cell, params["cell"], inputs, backend=self.backend, unroll=self.unroll,
-                            recompute=self.recompute, key=key, penalties=True)
-    return self.readout(params["readout"], ys[-1:] if last_only else ys), penalty
+                            recompute=self.recompute, key=key, penalties=True, outputs="last" if last_only else "all")
+    return self.readout(params["readout"], ys), penalty
 
   @staticmethod
   def readout(readout_params, ys):

@@ -17,7 +17,20 @@ BACKENDS = ("auto", "scan", "remat", "pallas", "wavefront")
 _log = logging.getLogger("rnnstab")
 
 
-def _remat_scan(cell, params, xs, state0, unroll):
+def _last_only(step, state0, xs, unroll):
+  """``lax.scan`` of ``step(state, x) -> (state, y)`` keeping only the last y, (1, *batch, O).
+
+  The last output rides in the carry instead of a (T, B, O) stack: the forward writes no stack of
+  outputs, and the backward reads no stack of their (all-zero but the last) cotangents. The step does not
+  read the carried y, so autodiff saves nothing of it per step. Not ``cell.output(final state)``: a cell's
+  output may also depend on its input (the LRU's D x)."""
+  y0 = jax.eval_shape(step, state0, jax.tree_util.tree_map(lambda a: a[0], xs))[1]
+  (state, y), _ = jax.lax.scan(lambda carry, x: (step(carry[0], x), None), (state0, jnp.zeros(y0.shape, y0.dtype)),
+                               xs, unroll=unroll)
+  return state, y[None]
+
+
+def _remat_scan(cell, params, xs, state0, unroll, last=False):
   """One cell over time, each step (input projection included) rematerialised in the backward pass.
 
   Autodiff of a plain scan saves every residual of every step ((T, B, H) arrays for each mask, activation
@@ -32,17 +45,20 @@ def _remat_scan(cell, params, xs, state0, unroll):
     return recur(cell, params, state, project(cell, params, x))
 
   step = jax.checkpoint(step, prevent_cse=False, policy=jax.checkpoint_policies.nothing_saveable)
-  return jax.lax.scan(step, state0, xs, unroll=unroll)
+  return _last_only(step, state0, xs, unroll) if last else jax.lax.scan(step, state0, xs, unroll=unroll)
 
 
-def _scan(cell, params, xs, state0, unroll, key=None, penalties=False, remat=False):
+def _scan(cell, params, xs, state0, unroll, key=None, penalties=False, remat=False, last=False):
   """One cell over time: the input projection is one matmul over all steps, only ``recur`` is scanned
-  (``remat``: see ``_remat_scan``). With ``penalties`` the outputs are (ys, per-step penalties (T, *batch))."""
+  (``remat``: see ``_remat_scan``). With ``penalties`` the outputs are (ys, per-step penalties (T, *batch));
+  with ``last`` (and no penalties) ys is the last step's output alone, (1, *batch, O)."""
   if remat:
-    return _remat_scan(cell, params, xs, state0, unroll)
+    return _remat_scan(cell, params, xs, state0, unroll, last)
   xps = project(cell, params, xs)
   if key is not None:
     xps = add_noise(cell, key, xps)
+  if last and not penalties:
+    return _last_only(lambda state, xp: recur(cell, params, state, xp), state0, xps, unroll)
 
   def body(state, xp):
     if penalties:
@@ -54,7 +70,7 @@ def _scan(cell, params, xs, state0, unroll, key=None, penalties=False, remat=Fal
 
 
 def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int = 1, recompute: int = 0,
-           time_major: bool = True, key=None, penalties: bool = False):
+           time_major: bool = True, key=None, penalties: bool = False, outputs: str = "all"):
   """Runs ``cell`` over a sequence.
 
   Args:
@@ -77,13 +93,19 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
       as evaluation and the analyses do.
     penalties: also return the cells' own penalties (GateL0RD's L0 term), summed over layers and averaged
       over time.
+    outputs: "all" returns every step's output; "last" the last step's alone, for tasks scored only there
+      (the same values and gradients as slicing "all", without a (T, B, O) stack of outputs and of their
+      cotangents in the time loop: less memory traffic, which bounds small recurrent steps on CPU).
 
   Returns:
-    (final_state, ys) with ys of shape (T, *batch, output_size) (or batch-major like ``xs``), float32;
-    with ``penalties``, (final_state, ys, penalty) with penalty of shape batch.
+    (final_state, ys) with ys of shape (T, *batch, output_size) (or batch-major like ``xs``; T = 1 with
+    ``outputs="last"``), float32; with ``penalties``, (final_state, ys, penalty) with penalty of shape batch.
   """
   if backend not in BACKENDS:
     raise ValueError(f"unknown backend {backend!r}; valid choices: {', '.join(BACKENDS)}")
+  if outputs not in ("all", "last"):
+    raise ValueError(f"unroll: unknown outputs {outputs!r}; valid choices: all, last")
+  last = outputs == "last"
   if not time_major:
     xs = jnp.swapaxes(xs, 0, 1)
   if state0 is None:
@@ -99,22 +121,26 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     from rnnstab.kernels import fused_unroll  # the kernels import the cells: import on first use
     state, ys = fused_unroll(cell, params, xs, state0, schedule=kernel, recompute=recompute,
                              interpret=jax.default_backend() == "cpu")
+    ys = ys[-1:] if last else ys
   elif isinstance(cell, Stack):
     # Layer by layer over the whole sequence: each layer's input projection becomes one large matmul.
     states, ys = [], xs
     for l, (c, p) in enumerate(zip(cell.cells, params["layers"])):
       k = None if key is None else jax.random.fold_in(key, l)
-      s, ys = _scan(c, p, ys, state0[l], unroll, k, extras, remat)
+      top = l == len(cell.cells) - 1  # the layers below feed every step's output to the next
+      s, ys = _scan(c, p, ys, state0[l], unroll, k, extras, remat, last and top)
       if extras:
         ys, cost = ys
         penalty = penalty + jnp.mean(cost, axis=0)
+        ys = ys[-1:] if last and top else ys
       states.append(s)
     state = tuple(states)
   else:
-    state, ys = _scan(cell, params, xs, state0, unroll, key, extras, remat)
+    state, ys = _scan(cell, params, xs, state0, unroll, key, extras, remat, last)
     if extras:
       ys, cost = ys
       penalty = jnp.mean(cost, axis=0)
+      ys = ys[-1:] if last else ys
   if not time_major:
     ys = jnp.swapaxes(ys, 0, 1)
   return (state, ys, penalty) if penalties else (state, ys)

@@ -74,6 +74,44 @@ def test_remat_backend_equals_scan_values_and_gradients(name):
   assert_tree_close(g, g_ref, 1e-4)
 
 
+# The LRU's output reads its input (D x), so "last" cannot be the final state's output; a stack keeps the
+# lower layers' every output; GateL0RD has noise and penalties of its own.
+LAST_CASES = ["plrnn", "lru", "lstm", "stack-mixed", "double-lstm"]
+
+
+@pytest.mark.parametrize("backend", ["scan", "remat"])
+@pytest.mark.parametrize("name", LAST_CASES)
+def test_last_output_alone_equals_the_last_of_all_outputs(name, backend):
+  """``outputs="last"`` (no (T, B, O) stack of outputs in the loop) is the last step of "all": the output,
+  the final state and every parameter's gradient, under vmapped seeds."""
+  cell = CASES[name]
+  params = jax.vmap(lambda k: cell.init(k, D))(jax.random.split(jax.random.key(0), 2))
+  xs = jax.random.normal(jax.random.key(1), (T, B, D))
+
+  def run(outputs):
+    def loss(p):
+      state, ys = unroll(cell, p, xs, backend=backend, outputs=outputs)
+      return jnp.sum(jnp.sin(ys[-1:])) + sum(jnp.sum(jnp.cos(s)) for s in jax.tree_util.tree_leaves(state)), ys[-1:]
+    return jax.jit(jax.vmap(jax.value_and_grad(loss, has_aux=True)))(params)
+
+  ((v, last), g), ((v_ref, last_ref), g_ref) = run("last"), run("all")
+  assert last.shape == (2, 1, B, cell.output_size)
+  assert_tree_close((v, last), (v_ref, last_ref), 1e-6)
+  assert_tree_close(g, g_ref, 1e-5)
+
+
+def test_last_output_alone_with_cell_noise_batch_major_and_a_bad_choice():
+  cell = CELLS["gatel0rd"](hidden_size=5)
+  params = cell.init(jax.random.key(0), D)
+  xs = jax.random.normal(jax.random.key(1), (B, T, D))
+  key = jax.random.key(2)
+  state, ys, penalty = unroll(cell, params, xs, key=key, penalties=True, time_major=False, outputs="last")
+  ref_state, ref_ys, ref_penalty = unroll(cell, params, xs, key=key, penalties=True, time_major=False)
+  assert_tree_close((state, ys, penalty), (ref_state, ref_ys[:, -1:], ref_penalty), 1e-6)
+  with pytest.raises(ValueError, match="unknown outputs 'first'; valid choices: all, last"):
+    unroll(cell, params, xs, outputs="first")
+
+
 def test_remat_backend_runs_cell_noise_through_the_plain_scan():
   cell = CELLS["gatel0rd"](hidden_size=5)
   params = cell.init(jax.random.key(0), D)
