@@ -6,7 +6,8 @@
 
 The table trains every cell+init of --cells x --inits on every task of --benchmarks (one run directory each
 under --out, with ``experiments/run.py``'s machinery) and prints each final test metric as mean +- std over
---seeds seeds, with how many seeds passed the solved threshold (``rnnstab.results.SOLVED``). Its MC column is
+the seeds that did not diverge in training, with how many of the --seeds seeds passed the solved threshold
+(``rnnstab.results.SOLVED``) and how many diverged, if any. Its MC column is
 Jaeger's memory capacity of the cell as initialised (after the warmup / LSC pre-training for those rows),
 untrained, at input size 1. The capacity study measures, for each cell and hidden size of --sizes, MC at the
 default init and k*: the largest delay of --delays whose recall task a seed learns (test r2 >= 0.9), and
@@ -112,12 +113,16 @@ def _train(config: Config) -> tuple[dict, list[float | None]]:
 
 
 def _score(summary: dict, per_seed: list) -> str:
+  """Mean +- std of the final metric over the seeds that trained without diverging, (seeds solved / all),
+  and how many diverged (a non-finite loss, gradient or parameter stopped them), when any did."""
   op, bound = results.SOLVED[summary["metric"].removeprefix("eval_")]
   final = summary["final"][summary["metric"]]
   if not final["n"]:
     return f"diverged (0/{len(per_seed)})"
   solved = sum(v is not None and (v < bound if op == "<" else v >= bound) for v in per_seed)
-  return f"{final['mean']:.3f} +- {final['std']:.3f} ({solved}/{len(per_seed)})"
+  diverged = len(per_seed) - final["n"]
+  return (f"{final['mean']:.3f} +- {final['std']:.3f} ({solved}/{len(per_seed)}"
+          + (f"; {diverged} diverged)" if diverged else ")"))
 
 
 def table() -> None:
@@ -151,7 +156,8 @@ def table() -> None:
         rows.append("| " + " | ".join(row) + " |")
         print(rows[-1], flush=True)
   print(f"\none layer of {FLAGS.hidden}, Adam {FLAGS.lr:g}, batch 32, {FLAGS.steps} steps, {FLAGS.seeds} seeds; "
-        "final test metric mean +- std (seeds past the solved threshold)"
+        "final test metric mean +- std over the seeds that did not diverge (seeds past the solved threshold; "
+        "seeds that diverged in training)"
         + ("; train = readout: the network as initialised, its readout by ridge regression on 8 batches"
            if "readout" in trains else ""))
   print("| " + " | ".join(header) + " |")
