@@ -116,6 +116,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (dict(reg="mar:nope=1"), "--reg: mar has no option 'nope=1'; write mar:key=value with key one of tau, tau_A, "
                              "tau_W, tau_h, fraction, reduce"),
     (dict(cell="gru", init="awh"), "--init=awh does not apply to GRU; cells that support it: plrnn"),
+    (dict(cell="esn", init="warmup"), "--init=warmup: the ESN's reservoir is fixed, so pre-training cannot change it; "
+                                      "use --init=default"),
+    (dict(cell="esn", init="lsc"), "--init=lsc: the ESN's reservoir is fixed, so pre-training cannot change it; "
+                                   "use --init=default"),
     (dict(backend="cuda"), "--backend: unknown backend 'cuda'; valid choices: auto, scan, remat, pallas, wavefront"),
     (dict(backend="pallas", recompute=7), "--recompute: must be 0 or a divisor of --seq_len=50, got 7"),
     (dict(backend="wavefront", recompute=5), "--recompute: not available with --backend=wavefront; use --backend=pallas"),

@@ -35,12 +35,16 @@ def test_table_and_capacity_reports(tmp_path):
   row = [l for l in out.splitlines() if l.startswith("| esn")][0].split("|")
   mc = float(row[3].split("+-")[0])
   assert 0 < mc <= 4.0 and (tmp_path / "capacity.png").stat().st_size > 0
-  out = report(["--study=mc", "--cells=tanh", "--inits=default", "--seeds=1", "--hidden=4", f"--out={tmp_path}"],
-               tmp_path).stdout
-  assert 0 < float([l for l in out.splitlines() if l.startswith("| tanh")][0].split("|")[3].split("+-")[0]) <= 4.0
+  # The ESN's reservoir is fixed: its warmup row is left out with the reason, the default row is measured.
+  out = report(["--study=mc", "--cells=tanh,esn", "--inits=default,warmup", "--seeds=1", "--hidden=4",
+                f"--out={tmp_path}"], tmp_path).stdout
+  assert 0 < float([l for l in out.splitlines() if l.startswith("| tanh | default")][0].split("|")[3].split("+-")[0]) <= 4.0
+  assert {l.split("|")[2].strip() for l in out.splitlines() if l.startswith("| esn")} == {"default"}
+  assert out.rstrip().endswith("- esn + warmup: --init=warmup: the ESN's reservoir is fixed, so pre-training cannot "
+                               "change it; use --init=default")
   # One cache of measured MCs per --out, keyed by cell, init, size and seeds: every report's entries kept.
   assert set(json.loads((tmp_path / "capacity_at_init.json").read_text())) == {
-      "ncgru|default|4|2", "esn|default|4|2", "tanh|default|4|1"}
+      "ncgru|default|4|2", "esn|default|4|2", "tanh|default|4|1", "tanh|warmup|4|1", "esn|default|4|1"}
 
 
 def test_bad_flags_are_one_line(tmp_path):

@@ -72,6 +72,19 @@ def _awh(cell, config):
   return map_leaves(configure(cell, config), lambda c: dataclasses.replace(c, reg_fraction=fraction))
 
 
+def _trainable(name: str):
+  """``configure`` of a pre-training init: a cell whose recurrent part is fixed (the ESN's reservoir, which
+  passes its params through stop_gradient) would leave the phase with nothing to change."""
+  def configure(cell, config):
+    def leaf(c):
+      if getattr(c, "trainable", True) is False:
+        raise ValueError(f"--init={name}: the {type(c).__name__}'s reservoir is fixed, so pre-training cannot "
+                         f"change it; use --init=default")
+      return c
+    return map_leaves(cell, leaf)
+  return configure
+
+
 def _has_double_layers(cell) -> bool:
   layers = cell.cells if isinstance(cell, Stack) else (cell,)
   return all(isinstance(c, Double) for c in layers)
@@ -108,9 +121,9 @@ INITS.register("forget_bias", Init(_forget_bias),
 INITS.register("awh", Init(_awh), "PLRNN: regularised units start at A_ii = 1, W_i. = 0, h_i = 0 (iPLRNN; "
                "with --reg=mar the rPLRNN of Schmidt et al. 2021)")
 INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")
-INITS.register("warmup", Init(pretrain=_warmup_pretrain),
+INITS.register("warmup", Init(_trainable("warmup"), pretrain=_warmup_pretrain),
                "warm up to VAA* = --vaa_target (Lambrechts et al. 2023); with --double only the first halves")
-INITS.register("lsc", Init(pretrain=_lsc_pretrain, stops_early=True),
+INITS.register("lsc", Init(_trainable("lsc"), pretrain=_lsc_pretrain, stops_early=True),
                "pre-train Jacobian radii to the Local Stability Condition, --lsc_targets (Herranz-Celotti & Rouat)")
 
 __all__ = ["INITS", "Init"]
