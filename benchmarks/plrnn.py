@@ -32,10 +32,11 @@ TARGET = 5.0
 
 
 def seconds_per_step(seeds: int, batch: int, hidden: int, seq_len: int, rounds: int, backend: str = "auto",
-                     min_seconds: float = 1.0):
+                     min_seconds: float = 1.0, seed_parallel: str = "auto"):
   """(median seconds per training step of all seeds, seed mode, device count)."""
   config = Config(cell="plrnn", init="awh", reg="mar:tau=5", clip=3.0, lr=1e-3, task="adding", layers=1,
-                  hidden=hidden, seq_len=seq_len, batch=batch, seeds=seeds, backend=backend)
+                  hidden=hidden, seq_len=seq_len, batch=batch, seeds=seeds, backend=backend,
+                  seed_parallel=seed_parallel)
   trainer = make_train(config)
   devices = seed_devices(seeds)
   mode = seed_parallel_mode(config, devices=len(devices))
@@ -63,6 +64,8 @@ def main():
   ap.add_argument("--hidden", type=int, default=40)
   ap.add_argument("--seq_len", type=int, default=100)
   ap.add_argument("--rounds", type=int, default=5)
+  ap.add_argument("--seed_parallel", default="auto", help="how each device runs its seeds: auto, vmap, map or a "
+                  "group size (rnnstab.experiment.seed_parallel_mode)")
   args = ap.parse_args()
   use_every_core()
   torch_rate = PYTORCH_BATCH / PYTORCH_STEP_S   # its rate at its batch size; compare at --batch=500
@@ -71,7 +74,8 @@ def main():
         f"Adam), compile excluded; authors' PyTorch, one seed: {torch_rate:,.0f} sequences/s")
   print(f"{'seeds':>5} {'mode':>8} {'backend':>8} {'ms/step':>8} {'sequences/s':>12} {'vs torch (1 seed)':>18}")
   for seeds, backend in ((int(s), b) for s in args.seeds.split(",") for b in args.backends.split(",")):
-    step_s, mode, devices = seconds_per_step(seeds, args.batch, args.hidden, args.seq_len, args.rounds, backend)
+    step_s, mode, devices = seconds_per_step(seeds, args.batch, args.hidden, args.seq_len, args.rounds, backend,
+                                             seed_parallel=args.seed_parallel)
     rate = seeds * args.batch / step_s
     print(f"{seeds:>5} {f'{devices}x{mode}':>8} {backend:>8} {step_s * 1e3:8.1f} {rate:12,.0f} {rate / torch_rate:17.2f}x"
           + (f"   target {TARGET:g}x: {'met' if rate / torch_rate >= TARGET else 'not met'}" if seeds == 16 else ""),

@@ -79,14 +79,16 @@ def test_remat_backend_equals_scan_values_and_gradients(name):
 LAST_CASES = ["plrnn", "lru", "lstm", "stack-mixed", "double-lstm"]
 
 
+@pytest.mark.parametrize("steps", [T, 1])
 @pytest.mark.parametrize("backend", ["scan", "remat"])
 @pytest.mark.parametrize("name", LAST_CASES)
-def test_last_output_alone_equals_the_last_of_all_outputs(name, backend):
-  """``outputs="last"`` (no (T, B, O) stack of outputs in the loop) is the last step of "all": the output,
-  the final state and every parameter's gradient, under vmapped seeds."""
+def test_last_output_alone_equals_the_last_of_all_outputs(name, backend, steps):
+  """``outputs="last"`` (the last step taken outside the time loop) is the last step of "all": the output,
+  the final state and every parameter's gradient, under vmapped seeds; also for a one-step sequence,
+  whose loop is empty."""
   cell = CASES[name]
   params = jax.vmap(lambda k: cell.init(k, D))(jax.random.split(jax.random.key(0), 2))
-  xs = jax.random.normal(jax.random.key(1), (T, B, D))
+  xs = jax.random.normal(jax.random.key(1), (steps, B, D))
 
   def run(outputs):
     def loss(p):
