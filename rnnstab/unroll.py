@@ -41,8 +41,15 @@ def _remat_scan(cell, params, xs, state0, unroll, last=False):
   time from the saved state while its operands are in cache, so XLA's dead-code elimination keeps only
   what that step's VJP reads, and the weight gradients accumulate in the reverse loop's carry. The
   projection moves into the step so that neither it nor its gradient is a (T, B, H) array. Same
-  equations, so the same values and gradients as ``_scan`` up to float32 summation order.
+  equations, so the same values and gradients as ``_scan`` up to float32 summation order. A cell with
+  a hand-written loop of its own (``time_loop``: the PLRNN's, rnnstab.cells.plrnn_loop) runs that
+  instead.
   """
+  loop = getattr(cell, "time_loop", None)
+  done = loop(params, xs, state0, last, unroll) if loop is not None else None
+  if done is not None:
+    return done
+
   def step(state, x):
     return recur(cell, params, state, project(cell, params, x))
 

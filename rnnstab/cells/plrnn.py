@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnstab.cells.base import Cell, batch_shape, dot, f32
+from rnnstab.cells.plrnn_loop import plrnn_time_loop
 from rnnstab.objectives.manifold_attractor import awh
 
 
@@ -88,6 +89,19 @@ class PLRNN(Cell):
 
   def _offdiag(self, params):
     return params["W"] * (1 - jnp.eye(self.hidden_size, dtype=params["W"].dtype))
+
+  def time_loop(self, params, xs, state0, last: bool, unroll: int = 1):
+    """The whole time loop with a hand-derived backward pass (``rnnstab.cells.plrnn_loop``), which
+    ``unroll(backend="remat")`` runs instead of rematerialised steps; None where it does not apply
+    (parameters not float32).
+
+    Args: as ``plrnn_time_loop``: prepared params, inputs (T, *batch, D), initial state, whether only
+      the last output is wanted, the scan's unroll.
+    Returns: (final state, outputs (T or 1, *batch, H)), or None.
+    """
+    if any(jnp.asarray(params[k]).dtype != jnp.float32 for k in ("A", "W_offdiag", "C", "h")):
+      return None
+    return plrnn_time_loop(self, params, xs, state0, last, unroll)
 
   def recur(self, params, state, xp):
     W = params["W_offdiag"] if "W_offdiag" in params else self._offdiag(params)

@@ -1,0 +1,121 @@
+"""The PLRNN's time loop with a hand-derived backward pass, batch on the minor axis (CPU fast path).
+
+The PLRNN step is small (M = 40 units in the regularised-PLRNN paper): on CPU its training time goes to
+memory traffic and to the shape of three (40 x 40) x (40 x B) products per step, not to arithmetic.
+Here the loop runs on states laid out (H, N), batch last, and its VJP is written out instead of
+derived by autodiff:
+
+- every product is then a plain or right-transposed matmul (the forward W^T r, the backward W dz and
+  the weight gradient r dz^T), which XLA:CPU runs faster than the left-transposed r^T dz that the
+  (N, H) layout needs for the weight gradient;
+- the forward saves only the states (as ``unroll(backend="remat")`` does), and the reverse loop reads
+  each once, recomputes relu from it and carries the gradients of A, W, C and h in its carry, reducing
+  over the batch where the batch is the contiguous axis;
+- the clipped state's gradient mask comes from the state after the step, carried backwards, so
+  nothing but the states is saved.
+
+Same equations as ``PLRNN.recur`` (mean-centred and clipped variants included), so the same values and
+gradients up to float32 summation order (tests/test_plrnn_loop.py checks both against autodiff of the
+scan). ``unroll(backend="remat")`` uses it for float32 PLRNNs; benchmarks/plrnn.py measures it.
+
+References:
+  Schmidt et al., "Identifying nonlinear dynamical systems with multiple time scales and long-range
+  dependencies", ICLR 2021 (the PLRNN step and the M = 40 addition-problem setting it is timed on).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+
+def _relu_input(z, mean_centre):
+  return z - jnp.mean(z, axis=0, keepdims=True) if mean_centre else z
+
+
+def _step(A, W, C, h, z, x, mean_centre, clip):
+  """One PLRNN step on (H, N) states and (D, N) inputs (W and C in the cell's kernel layout)."""
+  pre = A[:, None] * z + W.T @ jax.nn.relu(_relu_input(z, mean_centre)) + C.T @ x + h[:, None]
+  return jnp.clip(pre, -clip, clip) if clip > 0 else pre
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
+def _loop(mean_centre, clip, last, unroll, A, W, C, h, z0, x):
+  return _forward(mean_centre, clip, last, unroll, A, W, C, h, z0, x)[0]
+
+
+def _forward(mean_centre, clip, last, unroll, A, W, C, h, z0, x):
+  """(output, residual stack): last: the final state and every step's previous state (T, H, N);
+  all: every step's new state (T, H, N), which is also what the backward reads."""
+  def step(z, x_t):
+    new = _step(A, W, C, h, z, x_t, mean_centre, clip)
+    return new, (z if last else new)
+
+  final, stack = jax.lax.scan(step, z0, x, unroll=unroll)
+  return (final if last else stack), stack
+
+
+def _loop_fwd(mean_centre, clip, last, unroll, A, W, C, h, z0, x):
+  out, stack = _forward(mean_centre, clip, last, unroll, A, W, C, h, z0, x)
+  return out, (A, W, C, z0, x, stack, out[-1] if not last else out)
+
+
+def _loop_bwd(mean_centre, clip, last, unroll, res, g):
+  A, W, C, z0, x, stack, final = res
+  if last:
+    prev, g_steps = stack, None
+  else:  # every step's output has a cotangent; the previous states are the outputs shifted by one
+    prev, g_steps, g = jnp.concatenate([z0[None], stack[:-1]]), g, jnp.zeros_like(final)
+
+  def back(carry, inputs):
+    dz, z_next, dA, dW, dC, dh = carry
+    z, x_t, g_t = inputs
+    if g_t is not None:
+      dz = dz + g_t
+    if clip > 0:  # the clip passes the gradient where it did not bind
+      dz = jnp.where(jnp.abs(z_next) < clip, dz, 0.0)
+    act = _relu_input(z, mean_centre)
+    dW = dW + jax.nn.relu(act) @ dz.T
+    dact = jnp.where(act > 0, W @ dz, 0.0)
+    if mean_centre:
+      dact = dact - jnp.mean(dact, axis=0, keepdims=True)
+    dA = dA + jnp.sum(z * dz, axis=1)
+    dh = dh + jnp.sum(dz, axis=1)
+    dC = dC + x_t @ dz.T
+    dx = C @ dz
+    return (A[:, None] * dz + dact, z, dA, dW, dC, dh), dx
+
+  zeros = lambda a: jnp.zeros(a.shape, jnp.float32)
+  init = (g, final, zeros(A), zeros(W), zeros(C), zeros(A))
+  (dz0, _, dA, dW, dC, dh), dx = jax.lax.scan(back, init, (prev, x, g_steps), reverse=True, unroll=unroll)
+  return dA, dW, dC, dh, dz0, dx
+
+
+_loop.defvjp(_loop_fwd, _loop_bwd)
+
+
+def plrnn_time_loop(cell, params, xs, state0, last: bool, unroll: int = 1):
+  """``unroll``'s (final state, outputs) of a PLRNN over ``xs``, by the loop above.
+
+  Args:
+    cell: a float32 ``PLRNN``.
+    params: its params after ``cell.prepare`` (W's diagonal masked).
+    xs: inputs (T, *batch, D).
+    state0: the initial state (*batch, H).
+    last: return only the last output, (1, *batch, H); else every step's, (T, *batch, H).
+    unroll: steps per loop iteration of both loops (speed only).
+
+  Returns:
+    (final state (*batch, H), outputs), differentiable in params, xs and state0.
+  """
+  T, batch, H = xs.shape[0], state0.shape[:-1], cell.hidden_size
+  to_minor = lambda a: jnp.swapaxes(a.reshape(a.shape[0], -1, a.shape[-1]), 1, 2)  # (T, *b, n) -> (T, n, N)
+  z0 = state0.reshape(-1, H).T
+  out = _loop(cell.mean_centre, float(cell.clip_range), last, unroll, params["A"], params["W_offdiag"], params["C"],
+              params["h"], z0, to_minor(xs))
+  if last:
+    final = out.T.reshape(*batch, H)
+    return final, final[None]
+  ys = jnp.swapaxes(out, 1, 2).reshape(T, *batch, H)
+  return ys[-1], ys
