@@ -89,8 +89,9 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     state0: initial state; ``cell.initial_state(params, batch)`` when None.
     backend: "scan" (``jax.lax.scan``), "remat" (``lax.scan`` whose steps are recomputed in the backward
       pass, input projection inside the step: faster on CPU where a step has many residuals and small
-      matmuls, 1.3-2x for the M = 40 PLRNN and 2-4x for the BRC, no faster where the backward needs the
-      matmul's output, as for the ReLU RNN; ``_remat_scan``, benchmarks/remat.py), "pallas" (the fused kernels of
+      matmuls, 2-4x for the BRC, no faster where the backward needs the matmul's output, as for the ReLU
+      RNN; ``_remat_scan``, benchmarks/remat.py; the float32 PLRNN runs its own loop with a hand-derived
+      backward pass, ``rnnstab.cells.plrnn_loop``, 2x+ faster than scan), "pallas" (the fused kernels of
       ``rnnstab.kernels``; interpreted on CPU, which is for tests), "wavefront" (the kernels, a stack as
       one anti-diagonal kernel) or "auto" (the kernels on GPU/TPU when they fit, scan otherwise). Shapes
       the kernels cannot take fall back to scan with a logged reason.
