@@ -91,7 +91,7 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
       pass, input projection inside the step: faster on CPU where a step has many residuals and small
       matmuls, 2-4x for the BRC, no faster where the backward needs the matmul's output, as for the ReLU
       RNN; ``_remat_scan``, benchmarks/remat.py; the float32 PLRNN runs its own loop with a hand-derived
-      backward pass, ``rnnstab.cells.plrnn_loop``, 2x+ faster than scan), "pallas" (the fused kernels of
+      backward pass, ``rnnstab.cells.plrnn_loop``, about 2x faster than scan), "pallas" (the fused kernels of
       ``rnnstab.kernels``; interpreted on CPU, which is for tests), "wavefront" (the kernels, a stack as
       one anti-diagonal kernel) or "auto" (the kernels on GPU/TPU when they fit, scan otherwise). Shapes
       the kernels cannot take fall back to scan with a logged reason.
