@@ -88,7 +88,8 @@ def test_auto_seed_parallel_on_cpu():
   assert seed_parallel_mode(small, "cpu", cores=64) == "vmap"  # a group of all seeds is plain vmap
   assert seed_parallel_mode(small, "cpu", cores=2, devices=2) == "map"  # one device per core: 8 seeds each
   assert seed_parallel_mode(small, "cpu", cores=64, devices=2) == "vmap"
-  assert seed_parallel_mode(dataclasses.replace(CFG, seeds=1), "cpu") == "vmap"
+  assert seed_parallel_mode(dataclasses.replace(small, seeds=1), "cpu", cores=2) == "map"
+  assert seed_parallel_mode(small, "cpu", cores=64, devices=16) == "map"  # one seed per device
   with pytest.raises(ValueError, match="must divide --seeds=3"):
     over_seeds(lambda s: s, 2, 3)
 
