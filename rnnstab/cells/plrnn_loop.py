@@ -11,6 +11,10 @@ derived by autodiff:
 - the forward saves only the states (as ``unroll(backend="remat")`` does), and the reverse loop reads
   each once, recomputes relu from it and carries the gradients of A, W, C and h in its carry, reducing
   over the batch where the batch is the contiguous axis;
+- the input and the bias ride in the same products: the forward multiplies [W; C; h^T] by
+  [relu(z); x; 1], and the backward's one product [relu(z); x; 1] dz^T gives the gradients of W, C and h
+  together (summing dz over the batch at every step, and a separate (D x N) x (N x H) product for C,
+  each cost XLA:CPU about as much as a 40 x 40 matmul);
 - the clipped state's gradient mask comes from the state after the step, carried backwards, so
   nothing but the states is saved.
 
@@ -34,9 +38,16 @@ def _relu_input(z, mean_centre):
   return z - jnp.mean(z, axis=0, keepdims=True) if mean_centre else z
 
 
-def _step(A, W, C, h, z, x, mean_centre, clip):
-  """One PLRNN step on (H, N) states and (D, N) inputs (W and C in the cell's kernel layout)."""
-  pre = A[:, None] * z + W.T @ jax.nn.relu(_relu_input(z, mean_centre)) + C.T @ x + h[:, None]
+def _operands(z, x, mean_centre):
+  """[relu(z); x; 1] (H + D + 1, N): what the step's products multiply, so that one matmul by [W; C; h^T]
+  does the recurrence, the input and the bias, and one matmul by dz^T gives all three gradients."""
+  act = _relu_input(z, mean_centre)
+  return act, jnp.concatenate([jax.nn.relu(act), x, jnp.ones((1, z.shape[1]), z.dtype)])
+
+
+def _step(A, WCh, z, x, mean_centre, clip):
+  """One PLRNN step on (H, N) states and (D, N) inputs; WCh = [W; C; h^T] in the cell's kernel layout."""
+  pre = A[:, None] * z + WCh.T @ _operands(z, x, mean_centre)[1]
   return jnp.clip(pre, -clip, clip) if clip > 0 else pre
 
 
@@ -48,8 +59,10 @@ def _loop(mean_centre, clip, last, unroll, A, W, C, h, z0, x):
 def _forward(mean_centre, clip, last, unroll, A, W, C, h, z0, x):
   """(output, residual stack): last: the final state and every step's previous state (T, H, N);
   all: every step's new state (T, H, N), which is also what the backward reads."""
+  WCh = jnp.concatenate([W, C, h[None]])
+
   def step(z, x_t):
-    new = _step(A, W, C, h, z, x_t, mean_centre, clip)
+    new = _step(A, WCh, z, x_t, mean_centre, clip)
     return new, (z if last else new)
 
   final, stack = jax.lax.scan(step, z0, x, unroll=unroll)
@@ -68,28 +81,30 @@ def _loop_bwd(mean_centre, clip, last, unroll, res, g):
   else:  # every step's output has a cotangent; the previous states are the outputs shifted by one
     prev, g_steps, g = jnp.concatenate([z0[None], stack[:-1]]), g, jnp.zeros_like(final)
 
+  H, D = W.shape[0], C.shape[0]
+
   def back(carry, inputs):
-    dz, z_next, dA, dW, dC, dh = carry
+    dz, z_next, dA, dWCh = carry
     z, x_t, g_t = inputs
     if g_t is not None:
       dz = dz + g_t
     if clip > 0:  # the clip passes the gradient where it did not bind (autodiff of jnp.clip gives half
       # of it to a pre-activation exactly at the bound, this none: a measure-zero difference)
       dz = jnp.where(jnp.abs(z_next) < clip, dz, 0.0)
-    act = _relu_input(z, mean_centre)
-    dW = dW + jax.nn.relu(act) @ dz.T
+    act, operands = _operands(z, x_t, mean_centre)
+    # One product for the gradients of W, C and h: summing dz over the batch as a separate reduction
+    # cost XLA:CPU as much as a 40 x 40 matmul, and the (D x N) x (N x H) product for C nearly as much.
+    dWCh = dWCh + operands @ dz.T
     dact = jnp.where(act > 0, W @ dz, 0.0)
     if mean_centre:
       dact = dact - jnp.mean(dact, axis=0, keepdims=True)
     dA = dA + jnp.sum(z * dz, axis=1)
-    dh = dh + jnp.sum(dz, axis=1)
-    dC = dC + x_t @ dz.T
     dx = C @ dz
-    return (A[:, None] * dz + dact, z, dA, dW, dC, dh), dx
+    return (A[:, None] * dz + dact, z, dA, dWCh), dx
 
-  zeros = lambda a: jnp.zeros(a.shape, jnp.float32)
-  init = (g, final, zeros(A), zeros(W), zeros(C), zeros(A))
-  (dz0, _, dA, dW, dC, dh), dx = jax.lax.scan(back, init, (prev, x, g_steps), reverse=True, unroll=unroll)
+  init = (g, final, jnp.zeros(A.shape, jnp.float32), jnp.zeros((H + D + 1, H), jnp.float32))
+  (dz0, _, dA, dWCh), dx = jax.lax.scan(back, init, (prev, x, g_steps), reverse=True, unroll=unroll)
+  dW, dC, dh = dWCh[:H], dWCh[H:H + D], dWCh[H + D]
   return dA, dW, dC, dh, dz0, dx
 
 
