@@ -25,6 +25,12 @@ from rnnstab.train import over_seeds
 
 SEED_AXIS = "seeds"
 
+# XLA:CPU options for the programs compiled here. Region-based alias analysis lets copy insertion see that
+# a time loop's carried state is not read after the step that replaces it: without it XLA:CPU copies
+# each loop-carried (H, N) state once per time step (for the PLRNN at batch 500, about 8% of a training
+# step on one core; benchmarks/plrnn.py).
+CPU_COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
 
 def usable_cores() -> int:
   """Cores this process may run on (its CPU affinity where the OS tells, else the machine's count)."""
@@ -152,7 +158,7 @@ def compile_over_devices(fn: Callable, mode: str | int, num_seeds: int, devices:
   if len(devices) > 1 and jax.process_count() == 1 and "lapack_" in lowered.as_text():
     devices = devices[:1]
     lowered = build(devices)
-  compiled = lowered.compile()
+  compiled = lowered.compile(CPU_COMPILER_OPTIONS if devices[0].platform == "cpu" else None)
 
   def call(tree, *shared):
     return compiled(place(tree, devices), *shared)
