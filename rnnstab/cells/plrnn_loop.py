@@ -92,9 +92,7 @@ def _loop_bwd(mean_centre, clip, last, unroll, res, g):
       # of it to a pre-activation exactly at the bound, this none: a measure-zero difference)
       dz = jnp.where(jnp.abs(z_next) < clip, dz, 0.0)
     act, operands = _operands(z, x_t, mean_centre)
-    # One product for the gradients of W, C and h: summing dz over the batch as a separate reduction
-    # cost XLA:CPU as much as a 40 x 40 matmul, and the (D x N) x (N x H) product for C nearly as much.
-    dWCh = dWCh + operands @ dz.T
+    dWCh = dWCh + operands @ dz.T   # the gradients of W, C and h in one product (module docstring)
     dact = jnp.where(act > 0, W @ dz, 0.0)
     if mean_centre:
       dact = dact - jnp.mean(dact, axis=0, keepdims=True)
