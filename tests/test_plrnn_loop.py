@@ -1,4 +1,7 @@
-"""The PLRNN's hand-derived time loop (rnnstab.cells.plrnn_loop) against autodiff of the plain scan."""
+"""The PLRNN's hand-derived time loop (rnnstab.cells.plrnn_loop) against autodiff of the plain scan.
+
+The XLA loop, with the compiled CPU kernel turned off; tests/test_plrnn_cpu_kernel.py tests the kernel.
+"""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +13,12 @@ from rnnstab.unroll import unroll
 
 T, D = 6, 2
 CLIP = 0.6
+
+
+@pytest.fixture(autouse=True)
+def xla_loop(monkeypatch):
+  """The XLA loop on every backend: the kernel is read off at trace time, and each test traces anew."""
+  monkeypatch.setenv("RNNSTAB_CPU_KERNEL", "0")
 
 VARIANTS = {
     "plain": PLRNN(hidden_size=33),

@@ -18,6 +18,10 @@ derived by autodiff:
 - the clipped state's gradient mask comes from the state after the step, carried backwards, so
   nothing but the states is saved.
 
+On CPU the same loop runs as a compiled kernel where it was built (``rnnstab.kernels.plrnn_cpu``, called
+through XLA's FFI): one pass a step, the element-wise work fused into the products and the saved stack
+never zero-filled. The XLA loop below is the reference it is tested against and the fallback elsewhere.
+
 Same equations as ``PLRNN.recur`` (mean-centred and clipped variants included), so the same values and
 gradients up to float32 summation order (tests/test_plrnn_loop.py checks both against autodiff of the
 scan). ``unroll(backend="remat")`` uses it for float32 PLRNNs; benchmarks/plrnn.py measures it.
@@ -29,10 +33,12 @@ References:
 from __future__ import annotations
 
 import functools
+import logging
 
 import jax
 import jax.numpy as jnp
 
+_log = logging.getLogger(__name__)
 
 def _relu_input(z, mean_centre):
   return z - jnp.mean(z, axis=0, keepdims=True) if mean_centre else z
@@ -109,6 +115,17 @@ def _loop_bwd(mean_centre, clip, last, unroll, res, g):
 _loop.defvjp(_loop_fwd, _loop_bwd)
 
 
+def _use_kernel() -> bool:
+  """Whether the compiled CPU kernel runs the loop: on the CPU backend, where it was built and not turned off."""
+  if jax.default_backend() != "cpu":
+    return False
+  from rnnstab.kernels.plrnn_cpu import unavailable
+  reason = unavailable()
+  if reason is not None:
+    _log.debug("plrnn_time_loop: the XLA loop, not the CPU kernel: %s", reason)
+  return reason is None
+
+
 def plrnn_time_loop(cell, params, xs, state0, last: bool, unroll: int = 1):
   """``unroll``'s (final state, outputs) of a PLRNN over ``xs``, by the loop above.
 
@@ -126,8 +143,12 @@ def plrnn_time_loop(cell, params, xs, state0, last: bool, unroll: int = 1):
   T, batch, H = xs.shape[0], state0.shape[:-1], cell.hidden_size
   to_minor = lambda a: jnp.swapaxes(a.reshape(a.shape[0], -1, a.shape[-1]), 1, 2)  # (T, *b, n) -> (T, n, N)
   z0 = state0.reshape(-1, H).T
-  out = _loop(cell.mean_centre, float(cell.clip_range), last, unroll, params["A"], params["W_offdiag"], params["C"],
-              params["h"], z0, to_minor(xs))
+  args = (params["A"], params["W_offdiag"], params["C"], params["h"], z0, to_minor(xs))
+  if _use_kernel():
+    from rnnstab.kernels.plrnn_cpu import kernel_loop  # the kernels package imports the cells: on first use
+    out = kernel_loop(cell.mean_centre, float(cell.clip_range), last, *args)
+  else:
+    out = _loop(cell.mean_centre, float(cell.clip_range), last, unroll, *args)
   if last:
     final = out.T.reshape(*batch, H)
     return final, final[None]
