@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rnnstab.cells import PLRNN, stack
+from rnnstab.cells.plrnn_loop import KERNEL_MAX_HIDDEN
 from rnnstab.kernels import plrnn_cpu
 from rnnstab.unroll import unroll
 
@@ -75,16 +76,18 @@ def test_kernel_equals_autodiff_of_the_scan_and_the_xla_loop(name, outputs, batc
     assert np.any(np.abs(np.asarray(scan[0][1][1])) == CLIP)
 
 
-def test_remat_backend_runs_the_kernel_unless_turned_off(monkeypatch):
-  cell = PLRNN(hidden_size=5)
+def test_remat_backend_runs_the_kernel_up_to_its_width_unless_turned_off(monkeypatch):
   xs = jnp.ones((T, 3, D))
-  grad_jaxpr = lambda: str(jax.make_jaxpr(jax.grad(
-      lambda p: jnp.sum(unroll(cell, p, xs, backend="remat")[1])))(cell.init(jax.random.key(0), D)))
-  text = grad_jaxpr()
+  def grad_jaxpr(hidden):
+    cell = PLRNN(hidden_size=hidden)
+    return str(jax.make_jaxpr(jax.grad(
+        lambda p: jnp.sum(unroll(cell, p, xs, backend="remat")[1])))(cell.init(jax.random.key(0), D)))
+  text = grad_jaxpr(KERNEL_MAX_HIDDEN)
   assert "rnnstab_plrnn_forward" in text and "rnnstab_plrnn_backward" in text
+  assert "rnnstab_plrnn" not in grad_jaxpr(KERNEL_MAX_HIDDEN + 1)   # wider: XLA's matmuls are faster
   monkeypatch.setenv(plrnn_cpu.DISABLE, "0")
   assert plrnn_cpu.unavailable() == "turned off by RNNSTAB_CPU_KERNEL=0"
-  assert "rnnstab_plrnn" not in grad_jaxpr()
+  assert "rnnstab_plrnn" not in grad_jaxpr(5)
 
 
 def test_stacked_vmapped_and_mapped_over_seeds():
