@@ -75,16 +75,31 @@ void unpad_rows(const float* src, int64_t rows, int64_t n, int64_t np, float* ds
   for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * n, src + r * np, n * sizeof(float));
 }
 
-// dst[0:count] = src[0:count], bypassing the caches where dst is 64-byte aligned: the saved stack is
-// written once here and read back only by the backward pass, after the whole forward.
-void stream_copy(const float* src, int64_t count, float* dst) {
+// The saved stack is written once by the forward and read back only by the backward pass, after the
+// whole forward: its stores bypass the caches (non-temporal) where the CPU has them and it is aligned.
+inline bool stream_aligned(const float* p) {
 #ifdef __AVX512F__
-  if (reinterpret_cast<std::uintptr_t>(dst) % 64 == 0 && count % kLanes == 0) {
-    for (int64_t i = 0; i < count; i += kLanes) _mm512_stream_ps(dst + i, _mm512_load_ps(src + i));
+  return reinterpret_cast<std::uintptr_t>(p) % 64 == 0;
+#else
+  (void)p;
+  return false;
+#endif
+}
+
+inline void stream_store(float* p, v16 v) {
+#ifdef __AVX512F__
+  _mm512_stream_ps(p, reinterpret_cast<__m512>(v));
+#else
+  store(p, v);
+#endif
+}
+
+void stream_copy(const float* src, int64_t count, float* dst) {
+  if (stream_aligned(dst) && count % kLanes == 0) {
+    for (int64_t i = 0; i < count; i += kLanes) stream_store(dst + i, load(src + i));
     _mm_sfence();
     return;
   }
-#endif
   std::memcpy(dst, src, count * sizeof(float));
 }
 
@@ -256,6 +271,11 @@ ffi::Error Forward(ffi::AnyBuffer A_, ffi::AnyBuffer W_, ffi::AnyBuffer C_, ffi:
 
   for (int64_t t = 0; t < T; ++t) {
     pad_rows(x + t * D * N, D, N, Np, xb);
+    // Where the new state is saved (none for z_T when the stack holds previous states): by the
+    // epilogue's streaming stores where the stack is 64-byte aligned, else copied after the step.
+    float* slot = last ? (t + 1 < T ? stack + (t + 1) * s.slot : nullptr) : stack + t * s.slot;
+    float* out = slot && stream_aligned(slot) ? slot : nullptr;
+    float* out_unaligned = slot && !out ? slot : nullptr;
     auto prologue = [&](int64_t j, int64_t c) {
       v16 acc = splat(A[j]) * load(cur + j * Np + c) + h[j];
       for (int64_t d = 0; d < D; ++d) acc += splat(C[d * H + j]) * load(xb + d * Np + c);
@@ -263,7 +283,9 @@ ffi::Error Forward(ffi::AnyBuffer A_, ffi::AnyBuffer W_, ffi::AnyBuffer C_, ffi:
     };
     auto epilogue = [&](int64_t j, int64_t c, v16 acc) {
       if (clip > 0) acc = acc > clip ? splat(clip) : (acc < -clip ? splat(-clip) : acc);
-      store(nxt + j * Np + c, keep_columns(acc, c, N, tail_keep));
+      acc = keep_columns(acc, c, N, tail_keep);
+      store(nxt + j * Np + c, acc);
+      if (out) stream_store(out + j * Np + c, acc);
     };
     for (int64_t c0 = 0; c0 < Np; c0 += kBlock) {
       const int64_t nv = std::min<int64_t>(kBlock, Np - c0) / kLanes;
@@ -284,8 +306,9 @@ ffi::Error Forward(ffi::AnyBuffer A_, ffi::AnyBuffer W_, ffi::AnyBuffer C_, ffi:
       product_block(W, H, H, r, kBlock, c0, nv, prologue, epilogue);
     }
     std::swap(cur, nxt);
-    if (last ? t + 1 < T : true) stream_copy(cur, H * Np, stack + (last ? t + 1 : t) * s.slot);
+    if (out_unaligned) stream_copy(cur, H * Np, out_unaligned);
   }
+  _mm_sfence();  // the streamed stores are visible before the backward reads them
   unpad_rows(cur, H, N, Np, final_->typed_data<float>());
   return ffi::Error::Success();
 }
