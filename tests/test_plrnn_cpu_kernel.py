@@ -14,17 +14,9 @@ from rnnstab.cells import PLRNN, stack
 from rnnstab.cells.plrnn_loop import KERNEL_MAX_HIDDEN
 from rnnstab.kernels import plrnn_cpu
 from rnnstab.unroll import unroll
+from test_plrnn_loop import CLIP, VARIANTS   # the XLA loop's variants: plain, AWh, mean-centred, clipped
 
 T, D = 7, 2
-CLIP = 0.6
-
-VARIANTS = {
-    "plain": PLRNN(hidden_size=33),
-    "awh": PLRNN(hidden_size=8, recurrent_init="awh"),
-    "mean-centred": PLRNN(hidden_size=7, mean_centre=True),
-    "clipped": PLRNN(hidden_size=7, clip_range=CLIP),
-    "mean-centred-clipped": PLRNN(hidden_size=7, mean_centre=True, clip_range=CLIP),
-}
 # Batches of 6 (one padded vector), 70 (a 64-column block and a padded one) and 16 (no padding).
 BATCHES = {"6": (3, 2), "70": (70,), "16": (16,)}
 
