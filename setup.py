@@ -37,6 +37,6 @@ ARCH = os.environ.get("RNNSTAB_KERNEL_CFLAGS", "-march=native").split()
 
 setup(
     ext_modules=[Extension("rnnstab.kernels._plrnn_cpu", sources=["kernels/plrnn_cpu.cc"], language="c++",
-                           extra_compile_args=["-O3", "-std=c++17", *ARCH], optional=True)],
+                           extra_compile_args=["-O3", "-std=c++17", "-Wno-psabi", *ARCH], optional=True)],
     cmdclass={"build_ext": BuildWithJaxlibHeaders},
 )

@@ -32,7 +32,9 @@
 #include <memory>
 #include <string>
 
+#ifdef __AVX512F__
 #include <immintrin.h>
+#endif
 
 #include "xla/ffi/api/ffi.h"
 
@@ -86,6 +88,12 @@ inline bool stream_aligned(const float* p) {
 #endif
 }
 
+inline void stream_fence() {
+#ifdef __AVX512F__
+  _mm_sfence();  // streamed stores are weakly ordered: make them visible before the call returns
+#endif
+}
+
 inline void stream_store(float* p, v16 v) {
 #ifdef __AVX512F__
   _mm512_stream_ps(p, reinterpret_cast<__m512>(v));
@@ -97,7 +105,7 @@ inline void stream_store(float* p, v16 v) {
 void stream_copy(const float* src, int64_t count, float* dst) {
   if (stream_aligned(dst) && count % kLanes == 0) {
     for (int64_t i = 0; i < count; i += kLanes) stream_store(dst + i, load(src + i));
-    _mm_sfence();
+    stream_fence();
     return;
   }
   std::memcpy(dst, src, count * sizeof(float));
@@ -308,7 +316,7 @@ ffi::Error Forward(ffi::AnyBuffer A_, ffi::AnyBuffer W_, ffi::AnyBuffer C_, ffi:
     std::swap(cur, nxt);
     if (out_unaligned) stream_copy(cur, H * Np, out_unaligned);
   }
-  _mm_sfence();  // the streamed stores are visible before the backward reads them
+  stream_fence();
   unpad_rows(cur, H, N, Np, final_->typed_data<float>());
   return ffi::Error::Success();
 }
