@@ -24,8 +24,6 @@ import numpy as np
 
 LIBRARY = "rnnstab.kernels._plrnn_cpu"
 _FORWARD, _BACKWARD = "rnnstab_plrnn_forward", "rnnstab_plrnn_backward"
-
-
 DISABLE = "RNNSTAB_CPU_KERNEL"
 
 

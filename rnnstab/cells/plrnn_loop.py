@@ -40,6 +40,7 @@ import jax.numpy as jnp
 
 _log = logging.getLogger(__name__)
 
+
 def _relu_input(z, mean_centre):
   return z - jnp.mean(z, axis=0, keepdims=True) if mean_centre else z
 
