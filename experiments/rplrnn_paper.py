@@ -7,7 +7,9 @@ and sequential MNIST.
 
 Every model of --configs is trained at every T of --lengths with ``experiments/run.py``'s machinery (one run
 directory each under --out, --seeds seeds in parallel, Adam 1e-3, gradient-norm clip 3 as the authors),
-finished runs under --out are reused (so a stopped table resumes where it stopped),
+finished runs under --out are reused, and killed runs, or runs of the same model with fewer steps, are
+continued to --steps from their last checkpoint (so a stopped table resumes where it stopped, and the
+authors' full training budget can be reached in stages),
 and one Markdown table reports, per model and T, the fraction of test trials with |error| < 0.04 and the
 test MSE (mean +- std over seeds); for sequential MNIST, test accuracy and cross-entropy. Models (one layer of --hidden units, linear readout):
 
@@ -98,14 +100,26 @@ def sweep() -> None:
         "| seeds with accuracy >= 0.9 | train time |")
   print("|---|---|---|---|---|---|---|")
   for model, T, config in configs:
-    summary = (results.finished_summary(FLAGS.out, config)
-               or experiment.run(config, out=FLAGS.out, log=lambda s: None))
+    summary = _train(config)
     acc, mse = summary["final"]["eval_accuracy"], summary["final"][f"eval_{loss}"]
     rows = results.read_metrics(f"{summary['run_dir']}/metrics.jsonl")
     solved = results.steps_to_solve(rows, "accuracy", config.seeds)
     healthy = f" ({acc['n']} healthy)" if acc["n"] < config.seeds else ""
     print(f"| {model} | {T} | {_pm(acc)}{healthy} | {_best(rows, config.seeds)} | {_pm(mse)} | "
           f"{len(solved)}/{config.seeds} | {summary['timing']['train_s']:.0f} s |", flush=True)
+
+
+def _train(config: Config) -> dict:
+  """The summary of ``config``'s run under --out: a finished one reused; a killed one, or one with fewer
+  steps, continued to --steps from its last checkpoint; else a new one. (Runs differing only in how often
+  they evaluate count as the same: a continued run keeps the evaluation interval it started with.)"""
+  summary = results.finished_summary(FLAGS.out, config, ignore=results.PACING)
+  if summary is not None:
+    return summary
+  stopped = results.run_to_continue(FLAGS.out, config)
+  if stopped is not None:
+    return experiment.resume(stopped, steps=config.steps, log=lambda s: None)
+  return experiment.run(config, out=FLAGS.out, log=lambda s: None)
 
 
 def _best(rows: list[dict], seeds: int) -> str:

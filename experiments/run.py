@@ -1,7 +1,8 @@
 """Run one multi-seed experiment: ``python experiments/run.py --cell=brc --init=default --task=copy --seeds=16``.
 
 Every flag is a field of ``rnnstab.config.Config`` (see ``--help``); results go to ``--out/<run name>``.
-``--resume=<run dir>`` continues a killed run from its latest checkpoint; ``--distributed`` runs one
+``--resume=<run dir>`` continues a killed run from its latest checkpoint (with ``--steps=N``, extends a finished
+run to N steps in all); ``--distributed`` runs one
 process per host of a TPU pod or GPU cluster.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ define_flags(Config, _CHOICES)
 flags.DEFINE_string("out", "runs", "parent directory of run directories")
 flags.DEFINE_string("name", None, "run directory name (default: task-T-cell-init-timestamp)")
 flags.DEFINE_string("resume", None, "continue the run in this run directory from its latest checkpoint, with its "
-                    "own config.json (give no other run flags)")
+                    "own config.json (no other run flags; --steps=N extends a finished run to N steps in all)")
 flags.DEFINE_bool("distributed", False, "multi-host run: call jax.distributed.initialize() first (on every host; "
                   "Cloud TPU pods, SLURM and Open MPI are detected); process 0 writes the results")
 flags.DEFINE_string("coordinator_address", None, "with --distributed elsewhere: host:port of process 0")
@@ -42,12 +43,14 @@ def _error(message: str):
 
 
 def _resume(run_dir: str):
-  given = [f"--{f.name}" for f in dataclasses.fields(Config) if FLAGS[f.name].present]
+  # --steps is the one run flag a resume takes: the new total of an extended run.
+  given = [f"--{f.name}" for f in dataclasses.fields(Config) if FLAGS[f.name].present and f.name != "steps"]
   given += [f"--{n}" for n in ("name", "out") if FLAGS[n].present]
   if given:
-    _error(f"--resume: a resumed run keeps its own config.json; drop {', '.join(given)}")
+    _error(f"--resume: a resumed run keeps its own config.json (only --steps, to extend it, may be given); "
+           f"drop {', '.join(given)}")
   try:
-    experiment.resume(run_dir)
+    experiment.resume(run_dir, steps=FLAGS.steps if FLAGS["steps"].present else None)
   except (FileNotFoundError, ValueError, TypeError) as e:
     _error(str(e))
   except KeyboardInterrupt:

@@ -126,12 +126,21 @@ def run(config: Config, out: str = "runs", name: str | None = None,
   return _train(config, Path(hosts.broadcast_string(run_dir)), log, resume=False)
 
 
-def resume(run_dir: str | os.PathLike, log: Callable[[str], None] = print) -> dict:
+def resume(run_dir: str | os.PathLike, log: Callable[[str], None] = print, steps: int | None = None) -> dict:
   """Continues the run in ``run_dir`` from its latest checkpoint (from the start when it has none).
 
   The configuration is the run's own (config.json). Rows of metrics.jsonl after the checkpoint, written
   before the run was killed, are dropped and recomputed; the run ends with the numbers it would have had
-  without the interruption. A finished run is left as it is.
+  without the interruption. A finished run is left as it is, unless ``steps`` extends it.
+
+  Args:
+    run_dir: the run directory.
+    log: where progress lines go.
+    steps: the run's new total of training steps, at least its configured ``steps``: a finished run then
+      trains on from its final checkpoint and ends with the numbers of a run configured for ``steps``
+      from the start (each batch depends on its step alone, and the learning rate on nothing else).
+      config.json then says ``steps`` and lists the earlier totals under "extended_from". None: the
+      run's own total.
 
   Returns:
     The run's summary dict (plus "run_dir").
@@ -141,12 +150,30 @@ def resume(run_dir: str | os.PathLike, log: Callable[[str], None] = print) -> di
     raise FileNotFoundError(f"--resume: {run_dir} is not a run directory (it has no config.json)")
   saved = json.loads((run_dir / "config.json").read_text())
   config = Config(**{f.name: saved[f.name] for f in dataclasses.fields(Config) if f.name in saved})
-  if (run_dir / "summary.json").is_file():
-    summary = json.loads((run_dir / "summary.json").read_text())
-    if not summary.get("interrupted") and summary.get("completed_steps") == config.steps:
-      log(f"[rnnstab] {run_dir} has finished all {config.steps} steps; nothing to resume")
+  summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else None
+  if steps is not None and steps != config.steps:
+    if summary is not None and summary.get("all_diverged"):
+      log(f"[rnnstab] every seed of {run_dir} diverged (by step {summary['completed_steps']}); nothing to extend")
       return {**summary, "run_dir": str(run_dir)}
+    config = _extend(run_dir, config, saved, steps)
+  if summary is not None and not summary.get("interrupted") and summary.get("completed_steps") == config.steps:
+    log(f"[rnnstab] {run_dir} has finished all {config.steps} steps; nothing to resume")
+    return {**summary, "run_dir": str(run_dir)}
   return _train(config, run_dir, log, resume=True)
+
+
+def _extend(run_dir: Path, config: Config, saved: dict, steps: int) -> Config:
+  """``config`` with ``steps`` steps in all, written to the run's config.json before any training, so that
+  an extension killed half-way resumes to the new total."""
+  if not isinstance(steps, int) or isinstance(steps, bool) or steps < config.steps:
+    raise ValueError(f"--steps: {run_dir} was configured for {config.steps} steps; with --resume, --steps "
+                     f"can only extend a run (a total of at least {config.steps}), got {steps!r}")
+  if not config.checkpoint_every:
+    raise ValueError(f"--steps: {run_dir} kept no checkpoints (checkpoint_every=0), so it cannot be extended")
+  if hosts.is_writer():
+    results.write_json(run_dir / "config.json", {**saved, "steps": steps,
+                                                 "extended_from": saved.get("extended_from", []) + [config.steps]})
+  return dataclasses.replace(config, steps=steps)
 
 
 def _meta(done: int, train_s: float, analysis_s: float, last: dict, resumed_at: list) -> dict:
@@ -270,7 +297,8 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
       end += n
       if end <= done:  # chunks that a resumed run's checkpoint holds already
         continue
-      states, metrics = chunk_c(states, jnp.int32(n))
+      # An extended run's last checkpoint may lie inside one of its new chunks: train to that chunk's end.
+      states, metrics = chunk_c(states, jnp.int32(min(n, end - done)))
       metrics = hosts.gather(metrics)
       before, done = done, end
       if analyse is not None and (done // config.analysis_every > before // config.analysis_every
@@ -322,6 +350,7 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
       "interrupted": interrupted,
       "all_diverged": all_diverged,
       "resumed_at": resumed_at,
+      "extended_from": json.loads((run_dir / "config.json").read_text()).get("extended_from", []),
       "healthy_seeds": int(sum(ok)),
       "final": {k: results.mean_std(v, ok) for k, v in finals.items()},
       "seeds": [{"seed": i, "status": status[i], "diverged_at": diverged_at[i],

@@ -87,22 +87,52 @@ class MetricsWriter:
     self._f.close()
 
 
-def finished_summary(out: str | os.PathLike, config) -> dict | None:
-  """The summary of a finished, uninterrupted run of exactly ``config`` (a config dataclass: every field must
-  match its config.json) among the run directories under ``out``, if there is one: the study scripts reuse
-  the runs a stopped report had finished. A field missing from an older config.json counts as its default,
-  which is what such a run ran with."""
-  import dataclasses
-  for path in sorted(Path(out).glob("*/summary.json")):
+# Fields that pace a run's evaluations and checkpoints without changing what it trains.
+PACING = ("log_every", "checkpoint_every")
+
+
+def _runs(out: str | os.PathLike):
+  """(run dir, config.json, summary.json or None while unfinished) of every run directory under ``out``."""
+  for path in sorted(Path(out).glob("*/config.json")):
     try:
-      saved = json.loads((path.parent / "config.json").read_text())
-      summary = json.loads(path.read_text())
+      saved = json.loads(path.read_text())
+      summary = path.with_name("summary.json")
+      yield path.parent, saved, json.loads(summary.read_text()) if summary.is_file() else None
     except (OSError, ValueError):
       continue
-    if not summary.get("interrupted") and all(saved.get(f.name, f.default) == getattr(config, f.name)
-                                              for f in dataclasses.fields(config)):
+
+
+def _same(saved: dict, config, ignore=()) -> bool:
+  """Whether a config.json ran ``config`` (a field missing from an older config.json counts as its default,
+  which is what such a run ran with), fields named in ``ignore`` aside."""
+  import dataclasses
+  return all(saved.get(f.name, f.default) == getattr(config, f.name)
+             for f in dataclasses.fields(config) if f.name not in ignore)
+
+
+def finished_summary(out: str | os.PathLike, config, ignore=()) -> dict | None:
+  """The summary of a finished, uninterrupted run of exactly ``config`` (a config dataclass: every field must
+  match its config.json, except those named in ``ignore``, e.g. ``PACING``) among the run directories under
+  ``out``, if there is one: the study scripts reuse the runs a stopped report had finished."""
+  for _, saved, summary in _runs(out):
+    if summary is None or summary.get("interrupted") or not _same(saved, config, ignore):
+      continue
+    # An extension that was killed leaves the summary of the shorter run it extends.
+    if summary.get("all_diverged") or summary.get("completed_steps", saved.get("steps")) == saved.get("steps"):
       return summary
   return None
+
+
+def run_to_continue(out: str | os.PathLike, config) -> Path | None:
+  """A run directory under ``out`` of ``config`` (``PACING`` aside) that stopped short of ``config.steps``,
+  killed, interrupted or finished with fewer steps, and has checkpoints to continue from; the one
+  configured for the most steps. A study script continues it
+  (``experiment.resume(run_dir, steps=config.steps)``) rather than training from scratch. (Not for a
+  directory that another process is still writing.)"""
+  found = [(saved["steps"], run_dir) for run_dir, saved, _ in _runs(out)
+           if saved.get("steps", config.steps) <= config.steps and (run_dir / "checkpoints").is_dir()
+           and _same(saved, config, ("steps", *PACING))]
+  return max(found)[1] if found else None
 
 
 def truncate_metrics(path: str | os.PathLike, up_to_step: int) -> None:

@@ -1,6 +1,8 @@
 """Runs that survive faults: a run killed with SIGKILL mid-training and resumed with ``--resume`` ends with
-the numbers of a run that was never interrupted; checkpoints restore every leaf and layout exactly; the
-TensorBoard event files hold every evaluation."""
+the numbers of a run that was never interrupted; a finished run extended with ``--steps`` ends with the
+numbers of the longer run; checkpoints restore every leaf and layout exactly; the TensorBoard event files
+hold every evaluation."""
+import dataclasses
 import json
 import os
 import signal
@@ -112,6 +114,50 @@ def test_resume_in_process_of_an_interrupted_run(tmp_path, whole):
   assert [s["final"] for s in summary["seeds"]] == [s["final"] for s in whole[1]["seeds"]]
 
 
+def _evaluations(run_dir, steps):
+  """Every seed's test metrics at ``steps``, from metrics.jsonl (a chunk's mean training loss depends on
+  where the chunk started, so it is left out)."""
+  return {(r["step"], r["seed"]): {k: v for k, v in r.items() if k.startswith("eval_")}
+          for r in results.read_metrics(run_dir / "metrics.jsonl") if r["step"] in steps}
+
+
+def test_a_finished_run_extended_ends_with_the_numbers_of_the_longer_run(tmp_path, whole):
+  # 3 steps end inside the longer run's chunk 2-4: the extension first trains 1 step to get back in step.
+  run(dataclasses.replace(CFG, steps=3), out=str(tmp_path), name="short", log=lambda line: None)
+  summary = resume(tmp_path / "short", steps=6, log=lambda line: None)
+  assert summary["completed_steps"] == 6 and summary["resumed_at"] == [3] and summary["extended_from"] == [3]
+  assert [s["final"] for s in summary["seeds"]] == [s["final"] for s in whole[1]["seeds"]]
+  assert _evaluations(tmp_path / "short", (2, 4, 6)) == _evaluations(whole[0], (2, 4, 6))
+  saved = json.loads((tmp_path / "short" / "config.json").read_text())
+  assert saved["steps"] == 6 and saved["extended_from"] == [3]
+  lines = []
+  assert resume(tmp_path / "short", steps=6, log=lines.append)["completed_steps"] == 6
+  assert lines == [f"[rnnstab] {tmp_path / 'short'} has finished all 6 steps; nothing to resume"]
+
+
+def test_an_extension_needs_more_steps_and_checkpoints(tmp_path, whole):
+  with pytest.raises(ValueError, match=r"^--steps: .* was configured for 6 steps; with --resume, --steps can only "
+                                       r"extend a run \(a total of at least 6\), got 4$"):
+    resume(whole[0], steps=4)
+  assert json.loads((whole[0] / "config.json").read_text())["steps"] == 6
+  run(dataclasses.replace(CFG, steps=2, checkpoint_every=0), out=str(tmp_path), name="bare", log=lambda line: None)
+  with pytest.raises(ValueError, match="kept no checkpoints .checkpoint_every=0., so it cannot be extended"):
+    resume(tmp_path / "bare", steps=4)
+
+
+def test_the_cli_extends_a_run_and_rejects_other_flags(tmp_path, whole):
+  bad = subprocess.run([sys.executable, str(RUN), f"--resume={whole[0]}", "--steps=2"], capture_output=True,
+                       text=True, timeout=300)
+  assert bad.returncode == 2
+  assert bad.stderr.strip().splitlines()[-1].startswith("run.py: error: --steps: ")
+  other = subprocess.run([sys.executable, str(RUN), f"--resume={whole[0]}", "--steps=8", "--hidden=3"],
+                         capture_output=True, text=True, timeout=300)
+  assert other.returncode == 2
+  assert other.stderr.strip().splitlines()[-1] == (
+      "run.py: error: --resume: a resumed run keeps its own config.json (only --steps, to extend it, may be "
+      "given); drop --hidden")
+
+
 def _events(path):
   """(tag, step, value) of every scalar in a TensorBoard event file, checking the TFRecord framing."""
   from tensorboardX.proto import event_pb2
@@ -135,3 +181,34 @@ def test_tensorboard_events_hold_every_seed_and_the_mean(whole):
   assert mse[6] == pytest.approx(summary["seeds"][1]["final"]["eval_mse"], rel=1e-6)
   mean = [e for f in (board / "mean").iterdir() for e in _events(f)]
   assert {(tag, step) for tag, step, _ in mean} >= {("eval_mse", 6), ("healthy_seeds", 6), ("train_loss", 2)}
+
+
+def _fake_run(out, name, config, summary=None, checkpoints=True):
+  run_dir = out / name
+  (run_dir / "checkpoints").mkdir(parents=True)
+  if not checkpoints:
+    (run_dir / "checkpoints").rmdir()
+  results.write_json(run_dir / "config.json", dataclasses.asdict(config))
+  if summary is not None:
+    results.write_json(run_dir / "summary.json", summary)
+  return run_dir
+
+
+def test_study_scripts_find_the_run_to_reuse_or_continue(tmp_path):
+  """results.finished_summary / run_to_continue: which run directory a study script reuses or continues."""
+  want = dataclasses.replace(CFG, steps=10, log_every=5)
+  done = lambda n, **kw: {"completed_steps": n, "interrupted": False, **kw}
+  _fake_run(tmp_path, "other", dataclasses.replace(want, hidden=7), done(10))
+  _fake_run(tmp_path, "bare", dataclasses.replace(want, steps=6), done(6), checkpoints=False)
+  assert results.finished_summary(tmp_path, want) is None and results.run_to_continue(tmp_path, want) is None
+  _fake_run(tmp_path, "short", dataclasses.replace(want, steps=4), done(4))
+  longer = _fake_run(tmp_path, "longer", dataclasses.replace(want, steps=8, log_every=2), done(8))
+  assert results.run_to_continue(tmp_path, want) == longer  # the one furthest along; evaluation pace aside
+  # An extension to 10 that was killed: its config says 10, its summary is still the 8-step one's.
+  killed = _fake_run(tmp_path, "killed", dataclasses.replace(want, log_every=2), done(8))
+  assert results.finished_summary(tmp_path, want, ignore=results.PACING) is None
+  assert results.run_to_continue(tmp_path, want) == killed
+  _fake_run(tmp_path, "finished", want, done(10, marker=1))
+  assert results.finished_summary(tmp_path, want)["marker"] == 1
+  assert results.finished_summary(tmp_path, dataclasses.replace(want, log_every=2)) is None
+  assert results.finished_summary(tmp_path, dataclasses.replace(want, log_every=2), ignore=results.PACING)

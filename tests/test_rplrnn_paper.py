@@ -31,3 +31,20 @@ def test_bad_flags_are_usage_errors(tmp_path, flag, message):
                         timeout=120)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1] == f"rplrnn_paper.py: error: {message}"
+
+
+def test_a_table_with_more_steps_extends_the_runs_it_has(tmp_path):
+  """The full budget in stages: --steps=8 continues the --steps=4 run, to the numbers of a fresh 8-step run."""
+  def table(out, steps):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--configs=iplrnn", "--lengths=8", "--seeds=2",
+                           "--hidden=6", "--batch=4", f"--steps={steps}", f"--out={out}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return [l.split("|")[1:-2] for l in proc.stdout.splitlines() if l.startswith("| iplrnn")]  # no train time
+
+  table(tmp_path / "staged", 4)
+  staged = table(tmp_path / "staged", 8)
+  (run_dir,) = (tmp_path / "staged").glob("adding-*")
+  saved = json.loads((run_dir / "config.json").read_text())
+  assert saved["steps"] == 8 and saved["extended_from"] == [4]
+  assert staged == table(tmp_path / "fresh", 8)
