@@ -152,25 +152,26 @@ def resume(run_dir: str | os.PathLike, log: Callable[[str], None] = print, steps
   config = Config(**{f.name: saved[f.name] for f in dataclasses.fields(Config) if f.name in saved})
   summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else None
   if steps is not None and steps != config.steps:
-    if summary is not None and summary.get("all_diverged"):
+    diverged = summary is not None and summary.get("all_diverged")
+    config = _extend(run_dir, config, saved, steps, write=not diverged)
+    if diverged:  # a diverged seed's state is frozen: more steps could change nothing
       log(f"[rnnstab] every seed of {run_dir} diverged (by step {summary['completed_steps']}); nothing to extend")
       return {**summary, "run_dir": str(run_dir)}
-    config = _extend(run_dir, config, saved, steps)
   if summary is not None and not summary.get("interrupted") and summary.get("completed_steps") == config.steps:
     log(f"[rnnstab] {run_dir} has finished all {config.steps} steps; nothing to resume")
     return {**summary, "run_dir": str(run_dir)}
   return _train(config, run_dir, log, resume=True)
 
 
-def _extend(run_dir: Path, config: Config, saved: dict, steps: int) -> Config:
-  """``config`` with ``steps`` steps in all, written to the run's config.json before any training, so that
-  an extension killed half-way resumes to the new total."""
+def _extend(run_dir: Path, config: Config, saved: dict, steps: int, write: bool = True) -> Config:
+  """``config`` with ``steps`` steps in all, checked and (with ``write``) written to the run's config.json
+  before any training, so that an extension killed half-way resumes to the new total."""
   if not isinstance(steps, int) or isinstance(steps, bool) or steps < config.steps:
     raise ValueError(f"--steps: {run_dir} was configured for {config.steps} steps; with --resume, --steps "
                      f"can only extend a run (a total of at least {config.steps}), got {steps!r}")
   if not config.checkpoint_every:
     raise ValueError(f"--steps: {run_dir} kept no checkpoints (checkpoint_every=0), so it cannot be extended")
-  if hosts.is_writer():
+  if write and hosts.is_writer():
     results.write_json(run_dir / "config.json", {**saved, "steps": steps,
                                                  "extended_from": saved.get("extended_from", []) + [config.steps]})
   return dataclasses.replace(config, steps=steps)

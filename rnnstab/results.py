@@ -129,7 +129,7 @@ def run_to_continue(out: str | os.PathLike, config) -> Path | None:
   configured for the most steps. A study script continues it
   (``experiment.resume(run_dir, steps=config.steps)``) rather than training from scratch. (Not for a
   directory that another process is still writing.)"""
-  found = [(saved["steps"], run_dir) for run_dir, saved, _ in _runs(out)
+  found = [(saved.get("steps", config.steps), run_dir) for run_dir, saved, _ in _runs(out)
            if saved.get("steps", config.steps) <= config.steps and (run_dir / "checkpoints").is_dir()
            and _same(saved, config, ("steps", *PACING))]
   return max(found)[1] if found else None

@@ -143,6 +143,13 @@ def test_an_extension_needs_more_steps_and_checkpoints(tmp_path, whole):
   run(dataclasses.replace(CFG, steps=2, checkpoint_every=0), out=str(tmp_path), name="bare", log=lambda line: None)
   with pytest.raises(ValueError, match="kept no checkpoints .checkpoint_every=0., so it cannot be extended"):
     resume(tmp_path / "bare", steps=4)
+  # A run whose every seed diverged has nothing to extend: checked, then returned as it is.
+  diverged = _fake_run(tmp_path, "diverged", CFG, {"completed_steps": 2, "all_diverged": True, "interrupted": False})
+  with pytest.raises(ValueError, match="can only extend a run"):
+    resume(diverged, steps=4)
+  lines = []
+  assert resume(diverged, steps=12, log=lines.append)["all_diverged"]
+  assert "nothing to extend" in lines[0] and json.loads((diverged / "config.json").read_text())["steps"] == 6
 
 
 def test_the_cli_extends_a_run_and_rejects_other_flags(tmp_path, whole):
