@@ -5,6 +5,7 @@ metrics.jsonl is flushed after every evaluation, so a killed run keeps everythin
 """
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -173,6 +174,65 @@ def steps_to_solve(rows: list[dict], metric: str, seeds: int) -> list[int]:
     if hit:
       first.append(min(hit))
   return first
+
+
+# A regression seed has left chance once its test MSE is below this: a sixteenth of the addition problem's
+# chance MSE (1/6) and a fifth of multiplication's (0.049), where the accuracy |error| < 0.04 still swings.
+LEFT_CHANCE = 0.01
+
+
+def progress_table(title: str, rows: list[dict], seeds: int, every: int, chance_mse: float | None) -> list[str]:
+  """One run's progress over training, as Markdown lines.
+
+  Args:
+    title: what the run is, e.g. "rplrnn, T = 400".
+    rows: its metrics.jsonl rows (rows with a phase, measurements before training, are left out).
+    seeds: how many seeds it trained.
+    every: a row for each evaluated step > 0 that is a multiple of this.
+    chance_mse: the task's chance MSE, for the left-chance columns; None (classification) leaves them out.
+
+  Returns:
+    A title line, a table (step, mean test accuracy over the seeds evaluated there, seeds that have passed
+    accuracy 0.9 so far, and with ``chance_mse`` the seeds below test MSE ``LEFT_CHANCE`` at that step and
+    at any step so far; a seed counts until it diverges, and how many have, when any did), then each
+    seed's final (best) accuracy, "diverged" for a seed that did.
+  """
+  at = collections.defaultdict(dict)
+  for r in rows:
+    if r.get("phase") is None:
+      at[r["step"]][r["seed"]] = r
+  regression = chance_mse is not None
+  head = ["step", "mean accuracy", "seeds >= 0.9 so far"]
+  if regression:
+    head += [f"seeds below MSE {LEFT_CHANCE}", f"below MSE {LEFT_CHANCE} so far"]
+  diverged_any = any(r.get("status") not in (None, "ok") for r in rows)
+  if diverged_any:
+    head.append("diverged so far")
+  note = f" (chance MSE {chance_mse:.3g})" if regression else ""
+  lines = [f"{title}, over training{note}", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  passed, left, diverged, best, final = set(), set(), set(), {}, {}
+  for step in sorted(at):
+    for s, r in at[step].items():
+      if r.get("eval_accuracy") is not None:  # as the table's best column: every evaluation counts
+        best[s] = max(r["eval_accuracy"], best.get(s, 0.0))
+    diverged |= {s for s, r in at[step].items() if r.get("status") not in (None, "ok")}
+    healthy = {s: r for s, r in at[step].items() if s not in diverged}
+    acc = {s: r["eval_accuracy"] for s, r in healthy.items() if r.get("eval_accuracy") is not None}
+    below = {s for s, r in healthy.items() if r.get("eval_mse") is not None and r["eval_mse"] < LEFT_CHANCE}
+    passed |= {s for s, a in acc.items() if a >= 0.9}
+    left |= below
+    final.update(acc)
+    if step == 0 or step % every:
+      continue
+    cells = [str(step), f"{sum(acc.values()) / len(acc):.2f}" if acc else "-", str(len(passed))]
+    if regression:
+      cells += [str(len(below)), str(len(left))]
+    if diverged_any:
+      cells.append(str(len(diverged)))
+    lines.append("| " + " | ".join(cells) + " |")
+  each = [f"{final[s]:.2f} ({best[s]:.2f})" if s in final and s not in diverged else "diverged"
+          for s in range(seeds)]
+  return lines + [f"final (best) accuracy of each seed: {', '.join(each)}"]
 
 
 def pm(values, digits: int = 3) -> str:
