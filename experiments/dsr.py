@@ -28,6 +28,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from rnnstab import results
+from rnnstab.config import flags_parser
 from rnnstab.dsr import (SYSTEMS, max_lyapunov, power_spectrum_distance, simulate, state_space_divergence,
                          state_space_divergence_gmm)
 from rnnstab.dsr.measures import smoothed_power_spectrum
@@ -197,4 +198,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("dsr.py"))

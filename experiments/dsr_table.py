@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from rnnstab.config import flags_parser
+
 flags.DEFINE_string("runs", None, "comma-separated dsr.py run directories or glob patterns")
 flags.DEFINE_float("dh_max", 0.1, "a reconstructed seed's largest D_H (power-spectrum Hellinger distance)")
 flags.DEFINE_float("gmm_max", 0.1, "a reconstructed seed's largest Gaussian-mixture D_stsp")
@@ -92,4 +94,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("dsr_table.py"))

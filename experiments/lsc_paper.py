@@ -23,7 +23,7 @@ from rnnstab import experiment, results
 from rnnstab.analysis import gradient_grid
 from rnnstab.cells import ALIF, CELLS
 from rnnstab.cells.spiking import LSC_AUTHORS
-from rnnstab.config import Config
+from rnnstab.config import Config, flags_parser
 from rnnstab.devices import compile_over_devices, seed_devices
 from rnnstab.feedforward import mlp_init, mlp_radii
 from rnnstab.objectives.lsc import RULES
@@ -210,4 +210,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("lsc_paper.py"))

@@ -25,7 +25,7 @@ from absl import app, flags
 from rnnstab import experiment, results
 from rnnstab.analysis import memory_capacity
 from rnnstab.cells import CELLS
-from rnnstab.config import Config
+from rnnstab.config import Config, flags_parser
 from rnnstab.inits import INITS
 from rnnstab.train import make_train
 
@@ -277,4 +277,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("memory_zoo.py"))

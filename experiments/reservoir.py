@@ -20,6 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from rnnstab import experiment, results
+from rnnstab.config import flags_parser
 from rnnstab.analysis import memory_capacity
 from rnnstab.cells import ESN
 from rnnstab.readout import ridge_readout
@@ -122,4 +123,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("reservoir.py"))

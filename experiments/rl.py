@@ -12,7 +12,7 @@ import sys
 from absl import app, flags, logging
 
 from rnnstab.cells import CELLS
-from rnnstab.config import config_from_flags, define_flags
+from rnnstab.config import config_from_flags, define_flags, flags_parser
 from rnnstab.devices import use_every_core
 from rnnstab.inits import INITS
 from rnnstab.results import RunDirExists
@@ -49,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("rl.py"))

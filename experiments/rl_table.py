@@ -16,6 +16,7 @@ import numpy as np
 from absl import app, flags
 
 from rnnstab import experiment, results
+from rnnstab.config import flags_parser
 from rnnstab.cells import CELLS
 from rnnstab.inits import INITS
 from rnnstab.rl import AGENTS, ENVS, RLConfig
@@ -104,4 +105,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("rl_table.py"))

@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags, logging
 
-from rnnstab.config import Config, config_from_flags, define_flags
+from rnnstab.config import Config, config_from_flags, define_flags, flags_parser
 from rnnstab import experiment, hosts
 from rnnstab.devices import use_every_core
 from rnnstab.cells import CELLS
@@ -82,4 +82,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("run.py"))

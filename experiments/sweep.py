@@ -27,7 +27,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from rnnstab import experiment, results
-from rnnstab.config import Config, parse_field
+from rnnstab.config import Config, flags_parser, parse_field
 from rnnstab.devices import use_every_core
 
 flags.DEFINE_multi_string("axis", [], "name=v1,v2,...: a Config field and the values the grid takes")
@@ -211,4 +211,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("sweep.py"))

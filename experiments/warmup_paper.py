@@ -17,7 +17,7 @@ from absl import app, flags
 
 from rnnstab import experiment, results
 from rnnstab.cells import CELLS
-from rnnstab.config import Config
+from rnnstab.config import Config, flags_parser
 from rnnstab.train import analysis_key, make_train
 
 flags.DEFINE_enum("study", "equilibria", ["equilibria", "warmup_vaa", "learning"], "which claim to check")
@@ -113,4 +113,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("warmup_paper.py"))

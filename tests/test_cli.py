@@ -91,6 +91,7 @@ def test_never_overwrites_a_run_dir(tiny_run):
                                           "gatel0rd, gru, lstm, mgu, nbrc, relu, tanh"),
     (["--reg=mar:tau=x"], "--reg: option tau of mar must be a number, got 'x'"),
     (["--task=recall:dela=3"], "--task: recall has no option 'dela'; valid options: delay"),
+    (["--hiden=8"], "Unknown command line flag 'hiden'. Did you mean: hidden ?"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   proc = run(TINY + [f"--out={tmp_path}"] + args, tmp_path)
@@ -128,3 +129,11 @@ def test_bad_values_name_the_flag_and_the_choices(overrides, message):
   with pytest.raises(ValueError) as e:
     make_train(Config(**{**dict(cell="gru", seeds=2), **overrides}))
   assert str(e.value) == message
+
+
+def test_every_script_reports_flag_errors_as_one_line():
+  """absl rejects unknown flags and bad enum or number values before main runs: every script hands them to
+  rnnstab.config.flags_parser, so they exit 2 with one line like the scripts' own checks."""
+  scripts = sorted((RUN.parent).glob("*.py"))
+  assert [p.name for p in scripts if f'flags_parser=flags_parser("{p.name}")' not in p.read_text()] == []
+
