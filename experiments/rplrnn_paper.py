@@ -4,6 +4,7 @@ and sequential MNIST.
     python experiments/rplrnn_paper.py --task=adding --lengths=100,200,400
     python experiments/rplrnn_paper.py --task=multiplication --configs=rplrnn,plrnn,lstm
     python experiments/rplrnn_paper.py --task=smnist --lengths=784 --steps=2000    # real digits, 1 pixel a step
+                                    # (standardised as in the authors' code; --pixels=centred: [-0.5, 0.5])
 
 Every model of --configs is trained at every T of --lengths with ``experiments/run.py``'s machinery (one run
 directory each under --out, --seeds seeds in parallel, Adam 1e-3, gradient-norm clip 3 as the authors),
@@ -31,7 +32,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from rnnstab import experiment, results
-from rnnstab.config import Config
+from rnnstab.config import Config, flags_parser
 
 # The time loop each model trains fastest with on CPU (docs/rplrnn.md, section 1): recomputing the step
 # in the backward pass ("remat") saves the PLRNN's and the LSTM's many per-step residuals, while a ReLU
@@ -60,6 +61,8 @@ flags.DEFINE_float("tau", 5.0, "manifold-attractor regularisation strength of rp
 flags.DEFINE_float("orth_tau", 0.1, "orthogonality penalty of ornn")
 flags.DEFINE_string("backend", "auto", "time loop (run.py's --backend); auto: on CPU each model's fastest, "
                     "remat for the PLRNNs and the LSTM, scan for the ReLU RNNs")
+flags.DEFINE_enum("pixels", "standardised", ["standardised", "centred"], "sequential MNIST's pixel scaling: "
+                  "standardised (zero mean, unit std: the authors' code) or centred ([-0.5, 0.5])")
 flags.DEFINE_string("out", "runs/rplrnn_paper", "parent directory of the run directories")
 flags.DEFINE_integer("progress_every", 0, "after the table, also print each model's progress over training at "
                      "the evaluations every this many steps, and each seed's final and best accuracy (0: not)")
@@ -79,10 +82,19 @@ def _configs() -> list[tuple[str, int, Config]]:
     raise ValueError(f"--progress_every: must be 0 (off) or a number of steps, got {FLAGS.progress_every}")
   if FLAGS.task == "smnist" and lengths != [784]:
     raise ValueError(f"--lengths: sequential MNIST has T = 784 (one pixel a step), got {FLAGS.lengths!r}")
-  return [(m, T, Config(task=FLAGS.task, seq_len=T, layers=1, hidden=FLAGS.hidden, seeds=FLAGS.seeds,
+  if FLAGS["pixels"].present and FLAGS.task != "smnist":
+    raise ValueError(f"--pixels: only for --task=smnist, got --task={FLAGS.task}")
+  return [(m, T, Config(task=_task(), seq_len=T, layers=1, hidden=FLAGS.hidden, seeds=FLAGS.seeds,
                         batch=FLAGS.batch, steps=FLAGS.steps, lr=1e-3, clip=3.0, log_every=max(FLAGS.steps // 10, 1),
                         analysis_every=0, backend=_backend(MODELS[m]()["cell"]), **MODELS[m]()))
           for m in FLAGS.configs.split(",") for T in lengths]
+
+
+def _task() -> str:
+  """The --task spec of the runs; sequential MNIST's centred pixels are the task's default, so spelled plainly."""
+  if FLAGS.task == "smnist" and FLAGS.pixels != "centred":
+    return f"smnist:pixels={FLAGS.pixels}"
+  return FLAGS.task
 
 
 def _backend(cell: str) -> str:
@@ -97,7 +109,7 @@ def sweep() -> None:
   """Claim: the rPLRNN keeps solving the problems at T where LSTM, iRNN and the plain PLRNN fail."""
   configs = _configs()
   loss = "ce" if FLAGS.task == "smnist" else "mse"
-  what = ("accuracy = test digits classified right" if FLAGS.task == "smnist" else
+  what = (f"pixels {FLAGS.pixels}; accuracy = test digits classified right" if FLAGS.task == "smnist" else
           "accuracy = fraction of test trials with |error| < 0.04")
   print(f"{FLAGS.task}, one layer of {FLAGS.hidden}, Adam 1e-3, clip 3, batch {FLAGS.batch}, {FLAGS.steps} steps, "
         f"{FLAGS.seeds} seeds; {what}")
@@ -152,4 +164,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=flags_parser("rplrnn_paper.py"))

@@ -10,8 +10,8 @@ import pytest
 
 from rnnstab.config import Config
 from rnnstab.data.mnist import _ArraysOnly, load_mnist
-from rnnstab.tasks import TASKS
-from rnnstab.tasks.mnist import permutation
+from rnnstab.tasks import TASKS, make_task
+from rnnstab.tasks.mnist import permutation, pixel_levels
 from rnnstab.train import make_train
 
 STRICT_PROMOTION = False
@@ -46,6 +46,18 @@ def test_sequences_permutation_and_eval_split():
   e = smnist.sample_eval(key, 3).inputs[:, :, 0].T
   nearest = [np.abs(x_test - row).max(axis=1).min() for row in np.asarray(e)]
   assert max(nearest) < 1e-6  # every evaluation sequence is one of the test digits
+
+
+def test_standardised_pixels_are_the_authors_normalisation():
+  """smnist:pixels=standardised is torchvision's Normalize(0.1307, 0.3081): zero mean, unit std over MNIST."""
+  task = make_task("smnist:pixels=standardised", 784)
+  a = np.asarray(task.sample(jax.random.key(0), 3).inputs)
+  centred = np.asarray(TASKS["smnist"](seq_len=784).sample(jax.random.key(0), 3).inputs)
+  np.testing.assert_allclose(a, ((centred + 0.5) - 0.1307) / 0.3081, atol=1e-6)  # the same digits, rescaled
+  train = pixel_levels("standardised")[load_mnist()["train"][0]]
+  assert abs(float(train.mean())) < 0.01 and abs(float(train.std()) - 1.0) < 0.01
+  with pytest.raises(ValueError, match="--task: option pixels of psmnist must be one of centred, standardised"):
+    make_task("psmnist:pixels=zscore", 784)
 
 
 def test_cross_entropy_and_accuracy():

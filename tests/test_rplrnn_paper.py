@@ -32,6 +32,8 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
     ("--backend=cuda", "--backend: unknown backend 'cuda'; valid choices: auto, scan, remat, pallas, wavefront"),
     ("--configs=gru", "--configs: unknown model 'gru'; valid choices: rplrnn, plrnn, iplrnn, irnn, relu, lstm, ornn"),
     ("--progress_every=-1", "--progress_every: must be 0 (off) or a number of steps, got -1"),
+    ("--task=addition", "flag --task=addition: value should be one of <adding|multiplication|smnist>"),
+    ("--pixels=centred", "--pixels: only for --task=smnist, got --task=adding"),
 ])
 def test_bad_flags_are_usage_errors(tmp_path, flag, message):
   proc = subprocess.run([sys.executable, str(SCRIPT), flag], cwd=tmp_path, capture_output=True, text=True,
