@@ -75,7 +75,8 @@ def init_mode(config: Config, mode: str | int) -> str | int:
 def default_run_name(config: Config) -> str:
   depth = f"x{config.layers}" if config.layers > 1 else ""
   dbl = "-double" if config.double else ""
-  return f"{config.task}-T{config.seq_len}-{config.cell}{depth}{dbl}-{config.init}-{results.timestamp()}"
+  return (f"{results.name_part(config.task)}-T{config.seq_len}-{config.cell}{depth}{dbl}-{config.init}-"
+          f"{results.timestamp()}")
 
 
 def _status(state) -> tuple[list[str], list[int]]:

@@ -9,6 +9,7 @@ import collections
 import json
 import math
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -18,6 +19,12 @@ import numpy as np
 
 class RunDirExists(ValueError):
   """The run directory asked for exists already; runs never overwrite one."""
+
+
+def name_part(spec: str) -> str:
+  """A task or environment spec as part of a directory name: "recall:delay=10" -> "recall-delay-10"
+  (colons and equals signs upset shells, scp and Windows)."""
+  return re.sub(r"[^A-Za-z0-9._-]+", "-", spec)
 
 
 def new_run_dir(root: str | os.PathLike, name: str | None, default_name: str) -> Path:

@@ -5,7 +5,7 @@ import pytest
 
 from rnnstab import results
 from rnnstab.config import Config
-from rnnstab.experiment import init_mode, run
+from rnnstab.experiment import default_run_name, init_mode, run
 
 STRICT_PROMOTION = False
 CFG = Config(cell="brc", task="copy", seeds=2, hidden=8, layers=1, seq_len=6, batch=4, steps=6, log_every=2,
@@ -53,6 +53,12 @@ def test_run_dirs_never_collide(tmp_path):
   assert a.name == "x" and b.name == "x-2"
   with pytest.raises(results.RunDirExists, match="--name: run directory .* already exists"):
     results.new_run_dir(tmp_path, "x", "unused")
+
+
+def test_default_run_names_spell_options_without_colons():
+  config = Config(task="recall:delay=10", seq_len=20, cell="gru", layers=2)
+  assert default_run_name(config).startswith("recall-delay-10-T20-grux2-default-")
+  assert results.name_part("smnist:pixels=standardised") == "smnist-pixels-standardised"
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ METRIC = "eval_greedy_return"
 def default_run_name(config: RLConfig) -> str:
   depth = f"x{config.layers}" if config.layers > 1 else ""
   dbl = "-double" if config.double else ""
-  return (f"{config.env}-L{config.length}-{config.agent}-{config.cell}{depth}{dbl}-{config.init}-"
+  return (f"{results.name_part(config.env)}-L{config.length}-{config.agent}-{config.cell}{depth}{dbl}-{config.init}-"
           f"{results.timestamp()}")
 
 
