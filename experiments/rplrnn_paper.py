@@ -124,7 +124,7 @@ def sweep() -> None:
     rows = results.read_metrics(f"{summary['run_dir']}/metrics.jsonl")
     solved = results.steps_to_solve(rows, "accuracy", config.seeds)
     healthy = f" ({acc['n']} healthy)" if acc["n"] < config.seeds else ""
-    print(f"| {model} | {T} | {_pm(acc)}{healthy} | {_best(rows, config.seeds)} | {_pm(mse)} | "
+    print(f"| {model} | {T} | {_pm(acc)}{healthy} | {_best(rows)} | {_pm(mse)} | "
           f"{len(solved)}/{config.seeds} | {summary['timing']['train_s']:.0f} s |", flush=True)
     progress.append((f"{model}, T = {T}", rows, config.seeds, summary.get("chance")))
   if FLAGS.progress_every:
@@ -146,12 +146,10 @@ def _train(config: Config) -> dict:
   return experiment.run(config, out=FLAGS.out, log=lambda s: None)
 
 
-def _best(rows: list[dict], seeds: int) -> str:
+def _best(rows: list[dict]) -> str:
   """mean +- std over seeds of each seed's best logged test accuracy (its training evaluations)."""
-  best = [max((r["eval_accuracy"] for r in rows if r["seed"] == s and r.get("phase") is None
-               and r.get("eval_accuracy") is not None), default=None) for s in range(seeds)]
-  best = [b for b in best if b is not None]
-  return results.pm(best) if best else "-"
+  best = results.best_accuracy(rows)
+  return results.pm(list(best.values())) if best else "-"
 
 
 def _pm(stat: dict) -> str:

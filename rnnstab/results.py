@@ -188,6 +188,15 @@ def steps_to_solve(rows: list[dict], metric: str, seeds: int) -> list[int]:
 LEFT_CHANCE = 0.01
 
 
+def best_accuracy(rows: list[dict]) -> dict[int, float]:
+  """Each seed's best test accuracy over its training evaluations (rows with a phase left out)."""
+  best = {}
+  for r in rows:
+    if r.get("phase") is None and r.get("eval_accuracy") is not None:
+      best[r["seed"]] = max(r["eval_accuracy"], best.get(r["seed"], 0.0))
+  return best
+
+
 def progress_table(title: str, rows: list[dict], seeds: int, every: int, chance_mse: float | None) -> list[str]:
   """One run's progress over training, as Markdown lines.
 
@@ -212,16 +221,14 @@ def progress_table(title: str, rows: list[dict], seeds: int, every: int, chance_
   head = ["step", "mean accuracy", "seeds >= 0.9 so far"]
   if regression:
     head += [f"seeds below MSE {LEFT_CHANCE}", f"below MSE {LEFT_CHANCE} so far"]
-  diverged_any = any(r.get("status") not in (None, "ok") for r in rows)
+  diverged_any = any(r.get("status") not in (None, "ok") for step in at.values() for r in step.values())
   if diverged_any:
     head.append("diverged so far")
   note = f" (chance MSE {chance_mse:.3g})" if regression else ""
   lines = [f"{title}, over training{note}", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-  passed, left, diverged, best, final = set(), set(), set(), {}, {}
+  passed, left, diverged, final = set(), set(), set(), {}
+  best = best_accuracy(rows)
   for step in sorted(at):
-    for s, r in at[step].items():
-      if r.get("eval_accuracy") is not None:  # as the table's best column: every evaluation counts
-        best[s] = max(r["eval_accuracy"], best.get(s, 0.0))
     diverged |= {s for s, r in at[step].items() if r.get("status") not in (None, "ok")}
     healthy = {s: r for s, r in at[step].items() if s not in diverged}
     acc = {s: r["eval_accuracy"] for s, r in healthy.items() if r.get("eval_accuracy") is not None}
