@@ -7,7 +7,8 @@ and sequential MNIST.
                                     # (standardised as in the authors' code; --pixels=centred: [-0.5, 0.5])
 
 Every model of --configs is trained at every T of --lengths with ``experiments/run.py``'s machinery (one run
-directory each under --out, --seeds seeds in parallel, Adam 1e-3, gradient-norm clip 3 as the authors),
+directory each under --out, --seeds seeds in parallel, Adam 1e-3, gradient-norm clip 3 as the authors;
+--lr_half_life=N decays the rate, which the authors keep constant),
 finished runs under --out are reused, and killed runs, or runs of the same model with fewer steps, are
 continued to --steps from their last checkpoint (so a stopped table resumes where it stopped, and the
 authors' full training budget can be reached in stages), and one Markdown table reports, per model and
@@ -57,6 +58,7 @@ flags.DEFINE_integer("hidden", 40, "units (M = 40 in the paper)")
 flags.DEFINE_integer("batch", 64, "training batch per seed")
 # The authors train 40,000 steps of batch 500 (20M sequences); 10,000 of batch 64 fit 2 cores (docs/rplrnn.md).
 flags.DEFINE_integer("steps", 10000, "training steps")
+flags.DEFINE_integer("lr_half_life", 0, "steps in which the learning rate halves (0: the authors' constant 1e-3)")
 flags.DEFINE_float("tau", 5.0, "manifold-attractor regularisation strength of rplrnn")
 flags.DEFINE_float("orth_tau", 0.1, "orthogonality penalty of ornn")
 flags.DEFINE_string("backend", "auto", "time loop (run.py's --backend); auto: on CPU each model's fastest, "
@@ -85,7 +87,8 @@ def _configs() -> list[tuple[str, int, Config]]:
   if FLAGS["pixels"].present and FLAGS.task != "smnist":
     raise ValueError(f"--pixels: only for --task=smnist, got --task={FLAGS.task}")
   return [(m, T, Config(task=_task(), seq_len=T, layers=1, hidden=FLAGS.hidden, seeds=FLAGS.seeds,
-                        batch=FLAGS.batch, steps=FLAGS.steps, lr=1e-3, clip=3.0, log_every=max(FLAGS.steps // 10, 1),
+                        batch=FLAGS.batch, steps=FLAGS.steps, lr=1e-3,
+                        lr_half_life=FLAGS.lr_half_life, clip=3.0, log_every=max(FLAGS.steps // 10, 1),
                         analysis_every=0, backend=_backend(MODELS[m]()["cell"]), **MODELS[m]()))
           for m in FLAGS.configs.split(",") for T in lengths]
 
@@ -111,7 +114,8 @@ def sweep() -> None:
   loss = "ce" if FLAGS.task == "smnist" else "mse"
   what = (f"pixels {FLAGS.pixels}; accuracy = test digits classified right" if FLAGS.task == "smnist" else
           "accuracy = fraction of test trials with |error| < 0.04")
-  print(f"{FLAGS.task}, one layer of {FLAGS.hidden}, Adam 1e-3, clip 3, batch {FLAGS.batch}, {FLAGS.steps} steps, "
+  decay = f" halving every {FLAGS.lr_half_life} steps" if FLAGS.lr_half_life else ""
+  print(f"{FLAGS.task}, one layer of {FLAGS.hidden}, Adam 1e-3{decay}, clip 3, batch {FLAGS.batch}, {FLAGS.steps} steps, "
         f"{FLAGS.seeds} seeds; {what}")
   print("(final: at the last step; best: each seed's best evaluation, as the paper's figures report)")
   print(f"| model | T | test accuracy | best accuracy | test {'cross-entropy' if loss == 'ce' else 'MSE'} "

@@ -120,7 +120,10 @@ class Config(NetworkConfig):
     seq_len: sequence length T.
     batch: training batch size per seed.
     steps: training steps.
-    lr: learning rate.
+    lr: learning rate (at the first step, with --lr_half_life).
+    lr_half_life: steps in which the learning rate halves (exponential decay, lr * 0.5 ** (step /
+      lr_half_life)); 0 keeps it constant. Per step rather than over --steps, so a run extended to more
+      steps follows the schedule it started with.
     optimizer: optax optimiser name (``rnnstab.optimizers.OPTIMIZERS``).
     clip: global gradient-norm clip (0: none).
     reg: regulariser added to the gradient before clipping: "none", or a name with options such as
@@ -159,6 +162,7 @@ class Config(NetworkConfig):
   batch: int = 32
   steps: int = 2000
   lr: float = 3e-3
+  lr_half_life: int = 0
   optimizer: str = "adam"
   clip: float = 0.0
   reg: str = "none"
@@ -188,7 +192,7 @@ class Config(NetworkConfig):
     make_task(self.task, self.seq_len)
     if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
       raise ValueError(f"--lr: must be a positive finite number, got {self.lr!r}")
-    for flag in ("analysis_every", "checkpoint_every"):
+    for flag in ("lr_half_life", "analysis_every", "checkpoint_every"):
       if not isinstance(getattr(self, flag), int) or getattr(self, flag) < 0:
         raise ValueError(f"--{flag}: must be a non-negative integer (0: off), got {getattr(self, flag)!r}")
     parse_reg(self.reg)

@@ -184,7 +184,8 @@ def make_train(config: Config, leaf=None) -> Trainer:
   task = make_task(config.task, config.seq_len)
   model = SequenceModel(build_cell(config, leaf), task.output_size, config.backend, config.unroll,
                         config.recompute)
-  return Trainer(config, model, task, make_optimizer(config.optimizer, config.lr, config.clip, config.reg),
+  return Trainer(config, model, task, make_optimizer(config.optimizer, config.lr, config.clip, config.reg,
+                                                      config.lr_half_life),
                  INITS[config.init].pretrain)
 
 

@@ -110,6 +110,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
                         "orthogonal, warmup"),
     (dict(seeds=0), "--seeds: must be a positive integer, got 0"),
     (dict(lr=-1.0), "--lr: must be a positive finite number, got -1.0"),
+    (dict(lr_half_life=-5), "--lr_half_life: must be a non-negative integer (0: off), got -5"),
     (dict(cell="gru", init="chrono"), "--init=chrono applies to LSTM cells only (got GRU); use --cell=lstm"),
     (dict(seed_parallel="3"), "--seed_parallel: group size 3 must divide --seeds=2"),
     (dict(lsc_method="eig"), "--lsc_method: unknown method 'eig'; valid choices: auto, exact, power"),

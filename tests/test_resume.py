@@ -73,8 +73,9 @@ def test_a_run_killed_mid_training_resumes_to_the_same_numbers(tmp_path):
   assert again.returncode == 0 and "nothing to resume" in again.stdout
 
 
+# A decaying learning rate: a resumed or extended run must also pick up the schedule where it stopped.
 CFG = Config(cell="gru", task="copy", seeds=2, hidden=6, layers=1, seq_len=5, batch=4, steps=6, log_every=2,
-             eval_batch=8, analysis_every=0, checkpoint_every=2)
+             eval_batch=8, analysis_every=0, checkpoint_every=2, lr_half_life=3)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "rplrnn_paper.py"
 
 def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   proc = subprocess.run([sys.executable, str(SCRIPT), "--configs=rplrnn,ornn", "--lengths=8", "--seeds=2",
-                         "--hidden=6", "--batch=4", "--steps=4", "--progress_every=2", f"--out={tmp_path}"],
+                         "--hidden=6", "--batch=4", "--steps=4", "--progress_every=2", "--lr_half_life=3",
+                         f"--out={tmp_path}"],
                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
   table = proc.stdout.split("\n\n")[0].splitlines()  # the progress tables follow, after a blank line
@@ -21,6 +22,7 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   assert 0 <= float(best.split("+-")[0]) <= 1
   runs = [json.loads((d / "config.json").read_text()) for d in tmp_path.glob("adding-*")]
   assert sorted((r["cell"], r["backend"]) for r in runs) == [("plrnn", "remat"), ("relu", "scan")]
+  assert [r["lr_half_life"] for r in runs] == [3, 3] and "Adam 1e-3 halving every 3 steps," in proc.stdout
   progress = [l for l in proc.stdout.splitlines() if "over training" in l or l.startswith("final (best)")]
   assert [l.split(", over")[0] for l in progress[0::2]] == ["rplrnn, T = 8", "ornn, T = 8"], proc.stdout
   assert all(l.startswith("final (best) accuracy of each seed: ") and l.count("(") == 3 for l in progress[1::2])
@@ -34,6 +36,7 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
     ("--progress_every=-1", "--progress_every: must be 0 (off) or a number of steps, got -1"),
     ("--task=addition", "flag --task=addition: value should be one of <adding|multiplication|smnist>"),
     ("--pixels=centred", "--pixels: only for --task=smnist, got --task=adding"),
+    ("--lr_half_life=-1", "--lr_half_life: must be a non-negative integer (0: off), got -1"),
 ])
 def test_bad_flags_are_usage_errors(tmp_path, flag, message):
   proc = subprocess.run([sys.executable, str(SCRIPT), flag], cwd=tmp_path, capture_output=True, text=True,

@@ -8,6 +8,7 @@ import pytest
 
 from rnnstab.config import Config
 from rnnstab.experiment import seed_parallel_mode
+from rnnstab.optimizers import make_optimizer
 from rnnstab.train import REASONS, make_train, over_seeds
 
 STRICT_PROMOTION = False  # optax is not strict-clean; the cells and tasks are tested strict
@@ -139,3 +140,15 @@ def test_last_step_tasks_train_on_the_last_readout_alone(trainer, keys):
     return jnp.mean(trainer.task.loss(trainer.model.apply(params, batch.inputs), batch.targets, batch.mask))
 
   close(jax.value_and_grad(trainer.loss)(state.params, batch), jax.value_and_grad(every_step)(state.params))
+
+
+def test_the_learning_rate_halves_every_half_life():
+  sgd = make_optimizer("sgd", 0.1, clip=1e9, lr_half_life=2)
+  params, grads = jnp.zeros(()), jnp.ones(())
+  state, steps = sgd.init(params), []
+  for _ in range(5):
+    update, state = sgd.update(grads, state, params)
+    steps.append(-float(update))
+  np.testing.assert_allclose(steps, 0.1 * 0.5 ** (np.arange(5) / 2), rtol=1e-6)
+  constant = make_optimizer("sgd", 0.1)
+  assert -float(constant.update(grads, constant.init(params), params)[0]) == pytest.approx(0.1)
