@@ -17,7 +17,9 @@ sequential MNIST, test accuracy and cross-entropy. Models (one layer of --hidden
 
     rplrnn  PLRNN, AWh init + manifold-attractor regularisation (tau = --tau on half of the units)
     plrnn   PLRNN, default init, no regularisation
-    iplrnn  PLRNN, AWh init only
+    iplrnn  PLRNN, every unit an integrator at the start (A = I, W = 0, h = 0), no penalty: the paper's
+            iPLRNN (the authors' runs of it: AWh init with per_reg = 1)
+    iplrnn_half  PLRNN, AWh init on the rPLRNN's regularised half, no penalty: the rPLRNN without it
     irnn    ReLU RNN, identity init (Le et al. 2015)
     relu    vanilla ReLU RNN
     lstm    LSTM, forget-gate bias 1
@@ -43,7 +45,8 @@ MODELS = {
     # The authors' mean-reduced penalty, spelled out so a run directory says which form it trained with.
     "rplrnn": lambda: dict(cell="plrnn", init="awh", reg=f"mar:tau={FLAGS.tau},reduce=mean"),
     "plrnn": lambda: dict(cell="plrnn"),
-    "iplrnn": lambda: dict(cell="plrnn", init="awh"),
+    "iplrnn": lambda: dict(cell="plrnn", init="identity"),
+    "iplrnn_half": lambda: dict(cell="plrnn", init="awh"),
     "irnn": lambda: dict(cell="relu", init="identity"),
     "relu": lambda: dict(cell="relu"),
     "lstm": lambda: dict(cell="lstm", init="forget_bias"),
@@ -52,7 +55,8 @@ MODELS = {
 
 flags.DEFINE_enum("task", "adding", ["adding", "multiplication", "smnist"], "the problem")
 flags.DEFINE_string("lengths", "100,200,400", "comma-separated sequence lengths T")
-flags.DEFINE_string("configs", ",".join(MODELS), f"comma-separated models: {', '.join(MODELS)}")
+PAPER = ("rplrnn", "plrnn", "iplrnn", "irnn", "relu", "lstm", "ornn")  # the paper's figure; iplrnn_half is ours
+flags.DEFINE_string("configs", ",".join(PAPER), f"comma-separated models: {', '.join(MODELS)}")
 flags.DEFINE_integer("seeds", 16, "seeds per model and T")
 flags.DEFINE_integer("hidden", 40, "units (M = 40 in the paper)")
 flags.DEFINE_integer("batch", 64, "training batch per seed")

@@ -73,6 +73,16 @@ def test_awh_units_are_integrators_and_carry_no_penalty(params):
   jax.tree_util.tree_map(np.testing.assert_array_equal, own, p)
 
 
+def test_the_iplrnn_starts_with_every_unit_an_integrator(params):
+  """--cell=plrnn --init=identity: the paper's iPLRNN (the authors' runs: AWh with per_reg = 1)."""
+  own = CELLS["plrnn"](hidden_size=M, recurrent_init="identity").init(jax.random.key(0), D)
+  np.testing.assert_array_equal(own["A"], 1.0)
+  np.testing.assert_array_equal(own["W"], 0.0)
+  np.testing.assert_array_equal(own["h"], 0.0)
+  np.testing.assert_array_equal(own["C"], params["C"])       # the input weights keep the default init
+  jax.tree_util.tree_map(np.testing.assert_array_equal, own, awh(params, fraction=1.0))
+
+
 def test_finds_plrnn_layers_anywhere_in_a_params_tree():
   cell = stack(CELLS["plrnn"](hidden_size=M), 3)
   p = {"cell": cell.init(jax.random.key(2), D), "readout": {"W": jnp.ones((M, 1)), "b": jnp.zeros(1)}}

@@ -32,7 +32,7 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
 
 @pytest.mark.parametrize("flag, message", [
     ("--backend=cuda", "--backend: unknown backend 'cuda'; valid choices: auto, scan, remat, pallas, wavefront"),
-    ("--configs=gru", "--configs: unknown model 'gru'; valid choices: rplrnn, plrnn, iplrnn, irnn, relu, lstm, ornn"),
+    ("--configs=gru", "--configs: unknown model 'gru'; valid choices: rplrnn, plrnn, iplrnn, iplrnn_half, irnn, relu, lstm, ornn"),
     ("--progress_every=-1", "--progress_every: must be 0 (off) or a number of steps, got -1"),
     ("--task=addition", "flag --task=addition: value should be one of <adding|multiplication|smnist>"),
     ("--pixels=centred", "--pixels: only for --task=smnist, got --task=adding"),
@@ -59,6 +59,7 @@ def test_a_table_with_more_steps_extends_the_runs_it_has(tmp_path):
   (run_dir,) = (tmp_path / "staged").glob("adding-*")
   saved = json.loads((run_dir / "config.json").read_text())
   assert saved["steps"] == 8 and saved["extended_from"] == [4]
+  assert (saved["cell"], saved["init"], saved["reg"]) == ("plrnn", "identity", "none")  # the paper's iPLRNN
   assert staged == table(tmp_path / "fresh", 8)
 
 

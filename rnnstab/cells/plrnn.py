@@ -35,6 +35,9 @@ class PLRNN(Cell):
   z0 ~ U[0, 1).
   ``recurrent_init="awh"``: then the first floor(reg_fraction * H) units start as perfect integrators,
   A_ii = 1, incoming W_ij = 0, h_i = 0 (the paper's AWh init; ``rnnstab.objectives.manifold_attractor``).
+  ``recurrent_init="identity"``: every unit so, A = I, W = 0, h = 0 (z_t = z_{t-1} + C s_t at the start):
+  the paper's iPLRNN baseline, the PLRNN's counterpart of the IRNN (the authors' benchmark runs of it
+  set per_reg = 1 in their AWh init).
   ``mean_centre=True``: relu(z - mean_i z_i) in place of relu(z), the mean-centred PLRNN of the
   reconstruction papers' code, which keeps the thresholds near the state's centre.
   ``clip_range=c > 0``: each new state clipped to [-c, c], the reconstruction code's bound that keeps
@@ -54,7 +57,7 @@ class PLRNN(Cell):
   clip_range: float = 0.0
 
   recurrent_params: ClassVar[tuple[str, ...]] = ("A", "W")
-  recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "awh", "talathi_vartak")
+  recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "awh", "identity", "talathi_vartak")
 
   def init(self, key, input_size):
     H, dt = self.hidden_size, self.param_dtype
@@ -74,7 +77,9 @@ class PLRNN(Cell):
         "C": (jax.random.normal(kc, (input_size, H), jnp.float32) * c_scale).astype(dt),
         "z0": jax.random.uniform(kz, (H,), jnp.float32).astype(dt),
     }
-    return awh(params, self.reg_fraction) if self.recurrent_init == "awh" else params
+    if self.recurrent_init in ("awh", "identity"):
+      return awh(params, 1.0 if self.recurrent_init == "identity" else self.reg_fraction)
+    return params
 
   def initial_state(self, params, batch):
     return jnp.broadcast_to(f32(params["z0"]), batch_shape(batch) + (self.hidden_size,))

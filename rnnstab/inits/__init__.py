@@ -115,11 +115,12 @@ def _lsc_pretrain(model, params, task, key, config):
 INITS = Registry("init")
 INITS.register("default", Init(), "each cell's documented default initialisation")
 INITS.register("orthogonal", Init(_recurrent("orthogonal")), "orthogonal recurrent kernel (per gate block)")
-INITS.register("identity", Init(_recurrent("identity")), "identity recurrent kernel, zero bias (IRNN with --cell=relu)")
+INITS.register("identity", Init(_recurrent("identity")), "identity recurrent kernel, zero bias (IRNN with --cell=relu; "
+               "with --cell=plrnn A = I, W = 0, h = 0, the iPLRNN of Schmidt et al. 2021)")
 INITS.register("forget_bias", Init(_forget_bias),
                "LSTM forget-gate bias + 1 (Gers et al. 2000; the LSTM baseline of the rPLRNN paper)")
-INITS.register("awh", Init(_awh), "PLRNN: regularised units start at A_ii = 1, W_i. = 0, h_i = 0 (iPLRNN; "
-               "with --reg=mar the rPLRNN of Schmidt et al. 2021)")
+INITS.register("awh", Init(_awh), "PLRNN: regularised units start at A_ii = 1, W_i. = 0, h_i = 0 "
+               "(with --reg=mar the rPLRNN of Schmidt et al. 2021; alone, the rPLRNN without its penalty)")
 INITS.register("chrono", Init(_chrono), "chrono-LSTM: forget bias log U[1, T-1], input bias its negative")
 INITS.register("warmup", Init(_trainable("warmup"), pretrain=_warmup_pretrain),
                "warm up to VAA* = --vaa_target (Lambrechts et al. 2023); with --double only the first halves")

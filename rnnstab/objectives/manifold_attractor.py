@@ -150,7 +150,8 @@ def awh(params: dict, fraction: float = FRACTION) -> dict:
   A_ii = 1, incoming W_ij = 0 and h_i = 0 for i < floor(fraction * M); the other units keep their values.
 
   References:
-    Schmidt et al., ICLR 2021 (the iPLRNN baseline is a PLRNN with this init and no regularisation).
+    Schmidt et al., ICLR 2021 (its iPLRNN baseline is a PLRNN with this init on every unit, fraction 1,
+    and no regularisation).
   """
   M = params["A"].shape[0]
   r = regularised_units(M, fraction)
