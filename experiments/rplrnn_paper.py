@@ -20,7 +20,8 @@ sequential MNIST, test accuracy and cross-entropy. Models (one layer of --hidden
     iplrnn  PLRNN, every unit an integrator at the start (A = I, W = 0, h = 0), no penalty: the paper's
             iPLRNN (the authors' runs of it: AWh init with per_reg = 1)
     iplrnn_half  PLRNN, AWh init on the rPLRNN's regularised half, no penalty: the rPLRNN without it
-    irnn    ReLU RNN, identity init (Le et al. 2015)
+    irnn    ReLU RNN, identity init (Le et al. 2015) with input weights N(0, 1/H^2), as the authors' code
+    irnn_uniform  the same with PyTorch's uniform input weights (3.6 times larger at H = 40)
     relu    vanilla ReLU RNN
     lstm    LSTM, forget-gate bias 1
     ornn    ReLU RNN, orthogonal init + soft orthogonality penalty (tau = --orth_tau)
@@ -47,7 +48,8 @@ MODELS = {
     "plrnn": lambda: dict(cell="plrnn"),
     "iplrnn": lambda: dict(cell="plrnn", init="identity"),
     "iplrnn_half": lambda: dict(cell="plrnn", init="awh"),
-    "irnn": lambda: dict(cell="relu", init="identity"),
+    "irnn": lambda: dict(cell="relu", init="irnn"),
+    "irnn_uniform": lambda: dict(cell="relu", init="identity"),
     "relu": lambda: dict(cell="relu"),
     "lstm": lambda: dict(cell="lstm", init="forget_bias"),
     "ornn": lambda: dict(cell="relu", init="orthogonal", reg=f"orth:tau={FLAGS.orth_tau}"),
@@ -55,7 +57,8 @@ MODELS = {
 
 flags.DEFINE_enum("task", "adding", ["adding", "multiplication", "smnist"], "the problem")
 flags.DEFINE_string("lengths", "100,200,400", "comma-separated sequence lengths T")
-PAPER = ("rplrnn", "plrnn", "iplrnn", "irnn", "relu", "lstm", "ornn")  # the paper's figure; iplrnn_half is ours
+PAPER = ("rplrnn", "plrnn", "iplrnn", "irnn", "relu", "lstm", "ornn")  # the paper's figure; the _half and
+# _uniform variants are ours
 flags.DEFINE_string("configs", ",".join(PAPER), f"comma-separated models: {', '.join(MODELS)}")
 flags.DEFINE_integer("seeds", 16, "seeds per model and T")
 flags.DEFINE_integer("hidden", 40, "units (M = 40 in the paper)")

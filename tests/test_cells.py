@@ -100,6 +100,12 @@ def test_orthogonal_and_identity_recurrent_inits():
   p = ReLURNN(hidden_size=8, recurrent_init="identity").init(jax.random.key(0), 2)
   np.testing.assert_array_equal(p["W"], np.eye(8))
   np.testing.assert_array_equal(p["b"], 0.0)
+  # The rPLRNN authors' IRNN: the same W and b, input weights N(0, 1/H^2).
+  H = 400
+  q = ReLURNN(hidden_size=H, recurrent_init="irnn").init(jax.random.key(0), 3)
+  np.testing.assert_array_equal(q["W"], np.eye(H))
+  np.testing.assert_array_equal(q["b"], 0.0)
+  assert abs(float(jnp.std(q["U"])) * H - 1) < 0.05 and abs(float(jnp.mean(q["U"]))) * H < 0.1
   with pytest.raises(ValueError, match="valid choices: default, orthogonal"):
     GRU(hidden_size=8, recurrent_init="identity")
 

@@ -106,7 +106,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
                        "narma10, psmnist, recall, smnist, symbol_copy, temporal_order"),
     (dict(task="recall:delay=x"), "--task: option delay of recall must be an integer, got 'x'"),
     (dict(task="dyck1:generalise=0"), "--task: option generalise of dyck1 must be an integer >= 1, got 0"),
-    (dict(init="nope"), "--init: unknown init 'nope'; valid choices: awh, chrono, default, forget_bias, identity, lsc, "
+    (dict(init="nope"), "--init: unknown init 'nope'; valid choices: awh, chrono, default, forget_bias, identity, irnn, lsc, "
                         "orthogonal, warmup"),
     (dict(seeds=0), "--seeds: must be a positive integer, got 0"),
     (dict(lr=-1.0), "--lr: must be a positive finite number, got -1.0"),

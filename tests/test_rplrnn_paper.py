@@ -32,7 +32,7 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
 
 @pytest.mark.parametrize("flag, message", [
     ("--backend=cuda", "--backend: unknown backend 'cuda'; valid choices: auto, scan, remat, pallas, wavefront"),
-    ("--configs=gru", "--configs: unknown model 'gru'; valid choices: rplrnn, plrnn, iplrnn, iplrnn_half, irnn, relu, lstm, ornn"),
+    ("--configs=gru", "--configs: unknown model 'gru'; valid choices: rplrnn, plrnn, iplrnn, iplrnn_half, irnn, irnn_uniform, relu, lstm, ornn"),
     ("--progress_every=-1", "--progress_every: must be 0 (off) or a number of steps, got -1"),
     ("--task=addition", "flag --task=addition: value should be one of <adding|multiplication|smnist>"),
     ("--pixels=centred", "--pixels: only for --task=smnist, got --task=adding"),

@@ -127,7 +127,7 @@ class Cell:
     H, dt = self.hidden_size, self.param_dtype
     if self.recurrent_init == "orthogonal":
       return orthogonal(key, H, dtype=dt)  # LAPACK-free: safe in any program on any number of devices
-    if self.recurrent_init == "identity":
+    if self.recurrent_init in ("identity", "irnn"):
       return jnp.eye(H, dtype=dt)
     raise ValueError(f"{type(self).__name__}: no recurrent matrix rule for {self.recurrent_init!r}")
 

@@ -28,11 +28,17 @@ class _Elman(Cell):
 
   def init(self, key, input_size):
     """Default: U, W, b ~ U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch's nn.RNN (the warmup paper's setting);
-    "orthogonal" or "identity" replace W, and "identity" also zeroes b (IRNN)."""
+    "orthogonal" or "identity" replace W, and "identity" also zeroes b (IRNN); "irnn" (ReLU RNN only) is
+    "identity" with input weights U ~ N(0, 1/H^2), the IRNN baseline as the rPLRNN authors build it."""
     p = self._pytorch_gates(key, input_size)
     params = {"U": p["U_h"], "W": p["W_h"], "b": p["b_h"]}
-    if self.recurrent_init == "identity":
+    if self.recurrent_init in ("identity", "irnn"):
       params["b"] = jnp.zeros_like(params["b"])
+    if self.recurrent_init == "irnn":
+      # Small inputs to perfect integrators: 1/H, not PyTorch's 1/sqrt(3H), per unit and step.
+      ku = jax.random.fold_in(key, 0x1)
+      params["U"] = (jax.random.normal(ku, (input_size, self.hidden_size), jnp.float32)
+                     / self.hidden_size).astype(self.param_dtype)
     return params
 
   def project(self, params, x):
@@ -58,12 +64,16 @@ class TanhRNN(_Elman):
 
 @dataclasses.dataclass(frozen=True)
 class ReLURNN(_Elman):
-  """ReLU RNN, h_t = relu(x_t U + h_{t-1} W + b); ``recurrent_init="identity"`` gives the IRNN.
+  """ReLU RNN, h_t = relu(x_t U + h_{t-1} W + b); ``recurrent_init="identity"`` gives the IRNN (W = I,
+  b = 0), and ``"irnn"`` the IRNN with small Gaussian input weights, U ~ N(0, 1/H^2), as the rPLRNN
+  paper's baseline (its authors' code; PyTorch's default U is 3.6 times larger at H = 40).
 
   Params: U (D, H), W (H, H), b (H,). State: h (B, H). Output: h.
 
-  References: Le, Jaitly & Hinton 2015, arXiv 1504.00941.
+  References: Le, Jaitly & Hinton 2015, arXiv 1504.00941; Schmidt et al., ICLR 2021 (the iRNN baseline).
   """
+
+  recurrent_inits: ClassVar[tuple[str, ...]] = ("default", "orthogonal", "identity", "irnn")
 
   def activation(self, z):
     return jax.nn.relu(z)

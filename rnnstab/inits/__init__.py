@@ -117,6 +117,8 @@ INITS.register("default", Init(), "each cell's documented default initialisation
 INITS.register("orthogonal", Init(_recurrent("orthogonal")), "orthogonal recurrent kernel (per gate block)")
 INITS.register("identity", Init(_recurrent("identity")), "identity recurrent kernel, zero bias (IRNN with --cell=relu; "
                "with --cell=plrnn A = I, W = 0, h = 0, the iPLRNN of Schmidt et al. 2021)")
+INITS.register("irnn", Init(_recurrent("irnn")), "ReLU RNN: identity recurrent kernel, zero bias, input weights "
+               "N(0, 1/H^2): the iRNN baseline of the rPLRNN paper as its authors' code builds it")
 INITS.register("forget_bias", Init(_forget_bias),
                "LSTM forget-gate bias + 1 (Gers et al. 2000; the LSTM baseline of the rPLRNN paper)")
 INITS.register("awh", Init(_awh), "PLRNN: regularised units start at A_ii = 1, W_i. = 0, h_i = 0 "
