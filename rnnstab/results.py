@@ -204,7 +204,8 @@ def progress_table(title: str, rows: list[dict], seeds: int, every: int, chance_
     title: what the run is, e.g. "rplrnn, T = 400".
     rows: its metrics.jsonl rows (rows with a phase, measurements before training, are left out).
     seeds: how many seeds it trained.
-    every: a row for each evaluated step > 0 that is a multiple of this.
+    every: a row for each evaluated step > 0 that is a multiple of this, and for the last one (a run that
+      stopped early, every seed diverged, or a budget that is not a multiple, still ends with its row).
     chance_mse: the task's chance MSE, for the left-chance columns; None (classification) leaves them out.
 
   Returns:
@@ -228,6 +229,7 @@ def progress_table(title: str, rows: list[dict], seeds: int, every: int, chance_
   lines = [f"{title}, over training{note}", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   passed, left, diverged, final = set(), set(), set(), {}
   best = best_accuracy(rows)
+  last = max(at, default=0)
   for step in sorted(at):
     diverged |= {s for s, r in at[step].items() if r.get("status") not in (None, "ok")}
     healthy = {s: r for s, r in at[step].items() if s not in diverged}
@@ -236,7 +238,7 @@ def progress_table(title: str, rows: list[dict], seeds: int, every: int, chance_
     passed |= {s for s, a in acc.items() if a >= 0.9}
     left |= below
     final.update(acc)
-    if step == 0 or step % every:
+    if step == 0 or (step % every and step != last):
       continue
     cells = [str(step), f"{sum(acc.values()) / len(acc):.2f}" if acc else "-", str(len(passed))]
     if regression:

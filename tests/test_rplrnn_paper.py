@@ -81,3 +81,6 @@ def test_progress_table_counts_seeds_over_training():
   assert lines[5] == "final (best) accuracy of each seed: 0.40 (0.95), 0.20 (0.30), diverged"
   assert progress_table("m", rows[:8], 3, 10, chance_mse=None)[1:4] == [
       "| step | mean accuracy | seeds >= 0.9 so far |", "|---|---|---|", "| 10 | 0.30 | 1 |"]
+  # A run that stopped between multiples (every seed diverged, or a shorter budget) ends with its last row.
+  assert progress_table("m", rows[:8], 3, 4, chance_mse=None)[3:] == [
+      "| 10 | 0.30 | 1 |", "final (best) accuracy of each seed: 0.40 (0.95), 0.20 (0.30), 0.50 (0.50)"]
