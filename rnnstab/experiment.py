@@ -316,7 +316,9 @@ def _train(config: Config, run_dir: Path, log: Callable[[str], None], resume: bo
                                or done == config.steps):
         ckpt.save(done, states, _meta(done, wall, analysis_s, metrics, resumed_at))
       healthy = [s == "ok" for s in status]
-      score = np.asarray(metrics[f"eval_{trainer.task.metric}"])[healthy]
+      # float64: a healthy seed's evaluation can be huge (MSE 1e30 on the way to diverging), and its
+      # square would overflow float32 in the std.
+      score = np.asarray(metrics[f"eval_{trainer.task.metric}"], np.float64)[healthy]
       eta = (wall - train_s_before) / (done - done_at_start) * (config.steps - done)
       score_txt = f"{np.mean(score):.4f} +- {np.std(score):.4f}" if score.size else "n/a"
       log(f"[step {done:>6}/{config.steps}] {progress_bar(done, config.steps)}  eval_{trainer.task.metric} "
