@@ -135,7 +135,7 @@ def sweep() -> None:
     rows = results.read_metrics(f"{summary['run_dir']}/metrics.jsonl")
     solved = results.steps_to_solve(rows, "accuracy", config.seeds)
     healthy = f" ({acc['n']} healthy)" if acc["n"] < config.seeds else ""
-    print(f"| {model} | {T} | {_pm(acc)}{healthy} | {_best(rows)} | {_pm(mse)} | "
+    print(f"| {model} | {T} | {results.format_mean_std(acc)}{healthy} | {_best(rows)} | {results.format_mean_std(mse)} | "
           f"{len(solved)}/{config.seeds} | {summary['timing']['train_s']:.0f} s |", flush=True)
     progress.append((f"{model}, T = {T}", rows, config.seeds, summary.get("chance")))
   if FLAGS.progress_every:
@@ -161,10 +161,6 @@ def _best(rows: list[dict]) -> str:
   """mean +- std over seeds of each seed's best logged test accuracy (its training evaluations)."""
   best = results.best_accuracy(rows)
   return results.pm(list(best.values())) if best else "-"
-
-
-def _pm(stat: dict) -> str:
-  return "diverged" if stat["mean"] is None else f"{stat['mean']:.3f} +- {stat['std']:.3f}"
 
 
 def main(argv):

@@ -257,6 +257,15 @@ def pm(values, digits: int = 3) -> str:
   return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if v.size > 1 else 0.0:.{digits}f}"
 
 
+def format_mean_std(stat: dict) -> str:
+  """A ``mean_std`` dict as "mean +- std" (3 decimals; scientific past 1e4, since a healthy seed's MSE can
+  be 1e30 on its way to diverging), or "diverged" when no seed was healthy."""
+  if stat["mean"] is None:
+    return "diverged"
+  spec = ".3g" if max(abs(stat["mean"]), stat["std"]) >= 1e4 else ".3f"
+  return f"{stat['mean']:{spec}} +- {stat['std']:{spec}}"
+
+
 def mean_std(values, ok) -> dict:
   """Mean +- std over the healthy seeds, with how many were used."""
   v = np.asarray([x for x, good in zip(values, ok) if good and x is not None and math.isfinite(x)], np.float64)

@@ -84,3 +84,10 @@ def test_progress_table_counts_seeds_over_training():
   # A run that stopped between multiples (every seed diverged, or a shorter budget) ends with its last row.
   assert progress_table("m", rows[:8], 3, 4, chance_mse=None)[3:] == [
       "| 10 | 0.30 | 1 |", "final (best) accuracy of each seed: 0.40 (0.95), 0.20 (0.30), 0.50 (0.50)"]
+
+
+def test_huge_means_print_in_scientific_notation():
+  from rnnstab.results import format_mean_std
+  assert format_mean_std({"mean": 0.1234, "std": 0.01, "n": 3}) == "0.123 +- 0.010"
+  assert format_mean_std({"mean": 1.5428e30, "std": 6.17e30, "n": 16}) == "1.54e+30 +- 6.17e+30"
+  assert format_mean_std({"mean": None, "std": None, "n": 0}) == "diverged"
