@@ -57,8 +57,8 @@ MODELS = {
 
 flags.DEFINE_enum("task", "adding", ["adding", "multiplication", "smnist"], "the problem")
 flags.DEFINE_string("lengths", "100,200,400", "comma-separated sequence lengths T")
-PAPER = ("rplrnn", "plrnn", "iplrnn", "irnn", "relu", "lstm", "ornn")  # the paper's figure; the _half and
-# _uniform variants are ours
+# The paper's Figure 2 models; the _half and _uniform variants are this project's ablations.
+PAPER = ("rplrnn", "plrnn", "iplrnn", "irnn", "relu", "lstm", "ornn")
 flags.DEFINE_string("configs", ",".join(PAPER), f"comma-separated models: {', '.join(MODELS)}")
 flags.DEFINE_integer("seeds", 16, "seeds per model and T")
 flags.DEFINE_integer("hidden", 40, "units (M = 40 in the paper)")
