@@ -42,8 +42,8 @@ def _remat_scan(cell, params, xs, state0, unroll, last=False):
   what that step's VJP reads, and the weight gradients accumulate in the reverse loop's carry. The
   projection moves into the step so that neither it nor its gradient is a (T, B, H) array. Same
   equations, so the same values and gradients as ``_scan`` up to float32 summation order. A cell with
-  a hand-written loop of its own (``time_loop``: the PLRNN's, rnnstab.cells.plrnn_loop) runs that
-  instead.
+  a hand-written loop of its own (``time_loop``: the PLRNN's and the LSTM's, rnnstab.cells.plrnn_loop
+  and lstm_loop) runs that instead.
   """
   loop = getattr(cell, "time_loop", None)
   done = loop(params, xs, state0, last, unroll) if loop is not None else None
@@ -90,8 +90,8 @@ def unroll(cell, params, xs, state0=None, *, backend: str = "auto", unroll: int 
     backend: "scan" (``jax.lax.scan``), "remat" (``lax.scan`` whose steps are recomputed in the backward
       pass, input projection inside the step: faster on CPU where a step has many residuals and small
       matmuls, 2-4x for the BRC, no faster where the backward needs the matmul's output, as for the ReLU
-      RNN; ``_remat_scan``, benchmarks/remat.py; the float32 PLRNN runs its own loop with a hand-derived
-      backward pass, ``rnnstab.cells.plrnn_loop``, about 2x faster than scan), "pallas" (the fused kernels of
+      RNN; ``_remat_scan``, benchmarks/remat.py; the float32 PLRNN and LSTM run their own loops with a
+      hand-derived backward pass, ``rnnstab.cells.plrnn_loop`` and ``lstm_loop``), "pallas" (the fused kernels of
       ``rnnstab.kernels``; interpreted on CPU, which is for tests), "wavefront" (the kernels, a stack as
       one anti-diagonal kernel) or "auto" (the kernels on GPU/TPU when they fit, scan otherwise). Shapes
       the kernels cannot take fall back to scan with a logged reason.

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnstab.cells.base import Cell, batch_shape, dot, f32, uniform_fan
+from rnnstab.cells.lstm_loop import lstm_time_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +91,19 @@ class LSTM(Cell):
 
   def output(self, state):
     return state["h"]
+
+  def time_loop(self, params, xs, state0, last: bool, unroll: int = 1):
+    """The whole time loop with a hand-derived backward pass (``rnnstab.cells.lstm_loop``), which
+    ``unroll(backend="remat")`` runs instead of rematerialised steps; None where it does not apply
+    (parameters not float32).
+
+    Args: as ``lstm_time_loop``: params, inputs (T, *batch, D), initial state, whether only the last
+      output is wanted, the scan's unroll.
+    Returns: (final state, outputs (T or 1, *batch, H)), or None.
+    """
+    if any(jnp.asarray(leaf).dtype != jnp.float32 for leaf in jax.tree_util.tree_leaves(params)):
+      return None
+    return lstm_time_loop(self, params, xs, state0, last, unroll)
 
   def recur(self, params, state, xp):
     h = state["h"]
