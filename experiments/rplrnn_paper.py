@@ -38,9 +38,9 @@ from absl import app, flags
 from rnnstab import experiment, results
 from rnnstab.config import Config, flags_parser
 
-# The time loop each model trains fastest with on CPU (docs/rplrnn.md, section 1): recomputing the step
-# in the backward pass ("remat") saves the PLRNN's and the LSTM's many per-step residuals, while a ReLU
-# RNN's backward needs the output of its one matmul, so recomputing it costs more than it saves.
+# The time loop each model trains fastest with on CPU (docs/rplrnn.md, section 1): "remat" runs the
+# PLRNN's and the LSTM's own loops, which save only the states instead of many per-step residuals, while
+# a ReLU RNN's backward needs the output of its one matmul, so recomputing it costs more than it saves.
 _FAST = {"plrnn": "remat", "lstm": "remat", "relu": "scan"}
 MODELS = {
     # The authors' mean-reduced penalty, spelled out so a run directory says which form it trained with.
