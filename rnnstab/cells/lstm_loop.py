@@ -8,9 +8,9 @@ the states are laid out (H, N) with the batch last and the VJP is written out:
 - the four gates are one product: [W; U; b^T] (H + D + 1, 4H) times [h; x; 1] (H + D + 1, N), so the
   recurrence, the input and the bias ride in one matmul forward, and the backward's one product
   [h; x; 1] dz^T gives the gradients of every W_g, U_g and b_g together;
-- every product is then plain or right-transposed (the forward [W; U; b^T]^T [h; x; 1], the backward
-  W dz and [h; x; 1] dz^T), which XLA:CPU runs faster than the left-transposed h^T dz of the (N, H)
-  layout;
+- the backward's products are then plain or right-transposed (W dz and [h; x; 1] dz^T), which XLA:CPU
+  runs faster than the left-transposed h^T dz of the (N, H) layout's weight gradient (holding the
+  weights pre-transposed for the forward's product measured no faster);
 - the forward saves only the states (h and c before each step); the reverse loop recomputes the step's
   gates from them and carries the gradients of h, c and the weights.
 
