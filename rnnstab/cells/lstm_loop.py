@@ -30,7 +30,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-GATES = ("i", "f", "g", "o")
+from rnnstab.cells.plrnn_loop import batch_major, batch_minor
 
 
 def _operands(h, x):
@@ -116,14 +116,13 @@ def lstm_time_loop(cell, params, xs, state0, last: bool, unroll: int = 1):
   Returns:
     (final state {"h", "c"}, outputs), differentiable in params, xs and state0.
   """
-  T, batch, H = xs.shape[0], state0["h"].shape[:-1], cell.hidden_size
-  to_minor = lambda a: jnp.swapaxes(a.reshape(a.shape[0], -1, a.shape[-1]), 1, 2)  # (T, *b, n) -> (T, n, N)
-  gate_cat = lambda name: jnp.concatenate([params[f"{name}_{g}"] for g in GATES], axis=-1)
+  batch, H = state0["h"].shape[:-1], cell.hidden_size
+  # The gate blocks in _gates' order (i, f, g, o), which is the cell's.
+  gate_cat = lambda name: jnp.concatenate([params[f"{name}_{g}"] for g in cell.gates], axis=-1)
   WUb = jnp.concatenate([gate_cat("W"), gate_cat("U"), gate_cat("b")[None]])
   h0, c0 = (state0[k].reshape(-1, H).T for k in ("h", "c"))
-  out = _loop(last, unroll, WUb, h0, c0, to_minor(xs))
-  batch_major = lambda a: a.T.reshape(*batch, H)
-  final = {"h": batch_major(out[0]), "c": batch_major(out[1])}
+  out = _loop(last, unroll, WUb, h0, c0, batch_minor(xs))
+  final = {"h": batch_major(out[0][None], batch)[0], "c": batch_major(out[1][None], batch)[0]}
   if last:
     return final, final["h"][None]
-  return final, jnp.swapaxes(out[2], 1, 2).reshape(T, *batch, H)
+  return final, batch_major(out[2], batch)

@@ -134,6 +134,16 @@ def _use_kernel(hidden: int) -> bool:
   return reason is None
 
 
+def batch_minor(seq):
+  """(T, *batch, n) -> (T, n, N): a sequence in the loops' layout, the batch flattened onto the minor axis."""
+  return jnp.swapaxes(seq.reshape(seq.shape[0], -1, seq.shape[-1]), 1, 2)
+
+
+def batch_major(seq, batch):
+  """(T, n, N) -> (T, *batch, n): ``batch_minor``'s inverse."""
+  return jnp.swapaxes(seq, 1, 2).reshape(seq.shape[0], *batch, seq.shape[1])
+
+
 def plrnn_time_loop(cell, params, xs, state0, last: bool, unroll: int = 1):
   """``unroll``'s (final state, outputs) of a PLRNN over ``xs``, by the loop above.
 
@@ -148,17 +158,16 @@ def plrnn_time_loop(cell, params, xs, state0, last: bool, unroll: int = 1):
   Returns:
     (final state (*batch, H), outputs), differentiable in params, xs and state0.
   """
-  T, batch, H = xs.shape[0], state0.shape[:-1], cell.hidden_size
-  to_minor = lambda a: jnp.swapaxes(a.reshape(a.shape[0], -1, a.shape[-1]), 1, 2)  # (T, *b, n) -> (T, n, N)
+  batch, H = state0.shape[:-1], cell.hidden_size
   z0 = state0.reshape(-1, H).T
-  args = (params["A"], params["W_offdiag"], params["C"], params["h"], z0, to_minor(xs))
+  args = (params["A"], params["W_offdiag"], params["C"], params["h"], z0, batch_minor(xs))
   if _use_kernel(H):
     from rnnstab.kernels.plrnn_cpu import kernel_loop  # the kernels package imports the cells: on first use
     out = kernel_loop(cell.mean_centre, float(cell.clip_range), last, *args)
   else:
     out = _loop(cell.mean_centre, float(cell.clip_range), last, unroll, *args)
   if last:
-    final = out.T.reshape(*batch, H)
+    final = batch_major(out[None], batch)[0]
     return final, final[None]
-  ys = jnp.swapaxes(out, 1, 2).reshape(T, *batch, H)
+  ys = batch_major(out, batch)
   return ys[-1], ys
