@@ -73,6 +73,8 @@ flags.DEFINE_string("backend", "auto", "time loop (run.py's --backend); auto: on
 flags.DEFINE_enum("pixels", "standardised", ["standardised", "centred"], "sequential MNIST's pixel scaling: "
                   "standardised (zero mean, unit std: the authors' code) or centred ([-0.5, 0.5])")
 flags.DEFINE_string("out", "runs/rplrnn_paper", "parent directory of the run directories")
+# The authors evaluate once an epoch (200 steps of batch 500); a seed's best accuracy counts the evaluations.
+flags.DEFINE_integer("log_every", 0, "steps between test evaluations (0: a tenth of --steps)")
 flags.DEFINE_integer("progress_every", 0, "after the table, also print each model's progress over training at "
                      "the evaluations every this many steps, and each seed's final and best accuracy (0: not)")
 FLAGS = flags.FLAGS
@@ -89,13 +91,15 @@ def _configs() -> list[tuple[str, int, Config]]:
     raise ValueError(f"--lengths: must be comma-separated integers, got {FLAGS.lengths!r}") from None
   if FLAGS.progress_every < 0:
     raise ValueError(f"--progress_every: must be 0 (off) or a number of steps, got {FLAGS.progress_every}")
+  if FLAGS.log_every < 0:
+    raise ValueError(f"--log_every: must be 0 (a tenth of --steps) or a number of steps, got {FLAGS.log_every}")
   if FLAGS.task == "smnist" and lengths != [784]:
     raise ValueError(f"--lengths: sequential MNIST has T = 784 (one pixel a step), got {FLAGS.lengths!r}")
   if FLAGS["pixels"].present and FLAGS.task != "smnist":
     raise ValueError(f"--pixels: only for --task=smnist, got --task={FLAGS.task}")
   return [(m, T, Config(task=_task(), seq_len=T, layers=1, hidden=FLAGS.hidden, seeds=FLAGS.seeds,
                         batch=FLAGS.batch, steps=FLAGS.steps, lr=1e-3,
-                        lr_half_life=FLAGS.lr_half_life, clip=3.0, log_every=max(FLAGS.steps // 10, 1),
+                        lr_half_life=FLAGS.lr_half_life, clip=3.0, log_every=FLAGS.log_every or max(FLAGS.steps // 10, 1),
                         analysis_every=0, backend=_backend(MODELS[m]()["cell"]), **MODELS[m]()))
           for m in FLAGS.configs.split(",") for T in lengths]
 

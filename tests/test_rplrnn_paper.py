@@ -11,7 +11,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "rplrnn_paper.py"
 
 def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   proc = subprocess.run([sys.executable, str(SCRIPT), "--configs=rplrnn,ornn", "--lengths=8", "--seeds=2",
-                         "--hidden=6", "--batch=4", "--steps=4", "--progress_every=2", "--lr_half_life=3",
+                         "--hidden=6", "--batch=4", "--steps=4", "--progress_every=2", "--lr_half_life=3", "--log_every=1",
                          f"--out={tmp_path}"],
                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
@@ -22,6 +22,7 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   assert 0 <= float(best.split("+-")[0]) <= 1
   runs = [json.loads((d / "config.json").read_text()) for d in tmp_path.glob("adding-*")]
   assert sorted((r["cell"], r["backend"]) for r in runs) == [("plrnn", "remat"), ("relu", "scan")]
+  assert [r["log_every"] for r in runs] == [1, 1]
   assert [r["lr_half_life"] for r in runs] == [3, 3] and "Adam 1e-3 halving every 3 steps," in proc.stdout
   progress = [l for l in proc.stdout.splitlines() if "over training" in l or l.startswith("final (best)")]
   assert [l.split(", over")[0] for l in progress[0::2]] == ["rplrnn, T = 8", "ornn, T = 8"], proc.stdout
@@ -34,6 +35,7 @@ def test_sweep_prints_one_row_per_model_and_length(tmp_path):
     ("--backend=cuda", "--backend: unknown backend 'cuda'; valid choices: auto, scan, remat, pallas, wavefront"),
     ("--configs=gru", "--configs: unknown model 'gru'; valid choices: rplrnn, plrnn, iplrnn, iplrnn_half, irnn, irnn_uniform, relu, lstm, ornn"),
     ("--progress_every=-1", "--progress_every: must be 0 (off) or a number of steps, got -1"),
+    ("--log_every=-2", "--log_every: must be 0 (a tenth of --steps) or a number of steps, got -2"),
     ("--task=addition", "flag --task=addition: value should be one of <adding|multiplication|smnist>"),
     ("--pixels=centred", "--pixels: only for --task=smnist, got --task=adding"),
     ("--lr_half_life=-1", "--lr_half_life: must be a non-negative integer (0: off), got -1"),
