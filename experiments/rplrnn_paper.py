@@ -99,8 +99,9 @@ def _configs() -> list[tuple[str, int, Config]]:
     raise ValueError(f"--pixels: only for --task=smnist, got --task={FLAGS.task}")
   return [(m, T, Config(task=_task(), seq_len=T, layers=1, hidden=FLAGS.hidden, seeds=FLAGS.seeds,
                         batch=FLAGS.batch, steps=FLAGS.steps, lr=1e-3,
-                        lr_half_life=FLAGS.lr_half_life, clip=3.0, log_every=FLAGS.log_every or max(FLAGS.steps // 10, 1),
-                        analysis_every=0, backend=_backend(MODELS[m]()["cell"]), **MODELS[m]()))
+                        lr_half_life=FLAGS.lr_half_life, clip=3.0,
+                        log_every=FLAGS.log_every or max(FLAGS.steps // 10, 1), analysis_every=0,
+                        backend=_backend(MODELS[m]()["cell"]), **MODELS[m]()))
           for m in FLAGS.configs.split(",") for T in lengths]
 
 

@@ -11,8 +11,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "rplrnn_paper.py"
 
 def test_sweep_prints_one_row_per_model_and_length(tmp_path):
   proc = subprocess.run([sys.executable, str(SCRIPT), "--configs=rplrnn,ornn", "--lengths=8", "--seeds=2",
-                         "--hidden=6", "--batch=4", "--steps=4", "--progress_every=2", "--lr_half_life=3", "--log_every=1",
-                         f"--out={tmp_path}"],
+                         "--hidden=6", "--batch=4", "--steps=4", "--progress_every=2", "--lr_half_life=3",
+                         "--log_every=1", f"--out={tmp_path}"],
                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
   table = proc.stdout.split("\n\n")[0].splitlines()  # the progress tables follow, after a blank line
